@@ -1,0 +1,34 @@
+"""A light, typed client for models served by encoder-triton.
+
+Importing it pulls in neither torch, transformers, onnxruntime nor tokenizers.
+
+Example:
+    >>> from encoder_triton.client import EncoderClient
+    >>> client = EncoderClient("127.0.0.1:8001", protocol="grpc")  # doctest: +SKIP
+    >>> client.embed(["hello world"], model="minilm").shape  # doctest: +SKIP
+    (1, 384)
+"""
+
+from encoder_triton.client._client import EncoderClient
+from encoder_triton.client._exceptions import (
+    ConnectError,
+    EncoderError,
+    InvalidInputError,
+    ModelNotFoundError,
+    OverloadedError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "ConnectError",
+    "EncoderClient",
+    "EncoderError",
+    "InvalidInputError",
+    "ModelNotFoundError",
+    "OverloadedError",
+    "RequestTimeoutError",
+    "ServerError",
+    "TransportError",
+]

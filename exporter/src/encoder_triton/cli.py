@@ -1,0 +1,179 @@
+"""The `encoder-triton` command: export a model, serve a repository, query it.
+
+Example:
+    $ encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
+    $ encoder-triton serve --repo model_repository
+    $ encoder-triton embed "hello world" --model minilm
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RepoOption = Annotated[Path, typer.Option("--repo", help="Triton model repository folder.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Hugging Face hub id or local model folder.")],
+    repo: RepoOption = Path("model_repository"),
+    name: Annotated[str | None, typer.Option(help="Name of the served model (default: from MODEL).")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Token limit per text; longer texts are truncated.")] = None,
+    max_batch_size: Annotated[int, typer.Option(help="Most texts per request and per dynamic batch.")] = 64,
+    instances: Annotated[int, typer.Option(help="Encoder instances (ONNX Runtime sessions).")] = 1,
+    max_queue_delay_us: Annotated[int, typer.Option(help="How long the dynamic batcher waits to fill a batch.")] = 2000,
+    max_batch_tokens: Annotated[int, typer.Option(help="Padded-token budget of one encoder sub-batch.")] = 8192,
+) -> None:
+    """Export MODEL to ONNX, validate it against PyTorch and write a Triton ensemble into REPO.
+
+    Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
+    """
+    from rich.console import Console
+
+    from encoder_triton.exporter.errors import ExportError
+    from encoder_triton.exporter.export import export_model
+    from encoder_triton.exporter.repository import ServingOptions
+
+    console = Console(stderr=True)
+
+    @contextlib.contextmanager
+    def progress(description: str) -> Iterator[None]:
+        started = time.perf_counter()
+        with console.status(description + " ..."):
+            yield
+        console.print(f"[green]✓[/green] {description} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
+
+    try:
+        options = ServingOptions(
+            max_batch_size=max_batch_size,
+            instances=instances,
+            max_queue_delay_us=max_queue_delay_us,
+            max_batch_tokens=max_batch_tokens,
+        )
+        result = export_model(model, repo=repo, name=name, max_length=max_length, options=options, progress=progress)
+    except (ExportError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    fidelity = result.fidelity
+    console.print(
+        f"Exported [bold]{result.name}[/bold]: min cosine to PyTorch {fidelity.min_cosine:.6f} "
+        f"over {fidelity.texts} texts, in {sum(result.timings_s.values()):.1f} s"
+    )
+    for folder in result.model_dirs:
+        console.print(f"  {folder}")
+
+
+@app.command()
+def serve(
+    repo: RepoOption = Path("model_repository"),
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it private.")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(help="KServe v2 HTTP port.")] = 8000,
+    grpc_port: Annotated[int, typer.Option(help="KServe v2 gRPC port.")] = 8001,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 8002,
+    quiet: Annotated[bool, typer.Option(help="Do not echo Triton's log.")] = False,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for all models to load.")] = 180.0,
+) -> None:
+    """Serve REPO on the embedded Triton (from the nvidia-pytriton wheel) until Ctrl-C.
+
+    Example: encoder-triton serve --repo model_repository --grpc-port 8001
+    """
+    from encoder_triton.server.embedded import EmbeddedTriton, EmbeddedTritonError
+
+    server = EmbeddedTriton(
+        repo,
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        startup_timeout_s=startup_timeout,
+        log=None if quiet else sys.stderr,
+    )
+
+    def terminate(signum: int, _: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Set both explicitly: a background job of a non-interactive shell starts with SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt on Ctrl-C.
+    signal.signal(signal.SIGINT, terminate)
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        endpoints = server.start()
+    except EmbeddedTritonError as exc:
+        raise _fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        server.stop()
+        raise typer.Exit(130) from None
+    try:
+        states = server.model_states()
+        models = ", ".join(f"{n} ({s['state']})" for n, s in sorted(states.items()))
+        typer.echo(f"Triton is ready (pid {server.pid}), serving {repo}: {models}")
+        typer.echo(f"  HTTP     http://{endpoints.http}")
+        typer.echo(f"  gRPC     {endpoints.grpc}")
+        typer.echo(f"  metrics  {endpoints.metrics}")
+        typer.echo("Ctrl-C stops it.")
+        code = server.wait()
+        raise _fail(f"tritonserver exited unexpectedly with code {code}:\n{server.log_tail(20)}")
+    except KeyboardInterrupt:
+        typer.echo("Stopping Triton ...", err=True)
+    finally:
+        server.stop()
+
+
+@app.command()
+def embed(
+    texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
+    model: Annotated[str, typer.Option(help="Served model name.")] = "minilm",
+    url: Annotated[str, typer.Option(help="Triton host:port.")] = "127.0.0.1:8001",
+    protocol: Annotated[str, typer.Option(help="grpc or http.")] = "grpc",
+) -> None:
+    """Embed TEXTS on a running server and print each vector's head and the cosine similarities.
+
+    Example: encoder-triton embed "A man is eating food." "A man eats." --model minilm
+    """
+    import numpy as np
+
+    from encoder_triton.client import EncoderClient, EncoderError
+
+    try:
+        with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
+            vectors = client.embed(texts, model=model)
+    except EncoderError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} from {model} at {url}")
+    for text, vector in zip(texts, vectors, strict=True):
+        head = " ".join(f"{v:+.4f}" for v in vector[:4])
+        typer.echo(f"  [{head} ...] |v|={np.linalg.norm(vector):.4f}  {text[:60]!r}")
+    if len(texts) > 1:
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        typer.echo("cosine similarity:")
+        for i, row in enumerate(unit @ unit.T):
+            typer.echo(f"  {i}: " + " ".join(f"{v:.3f}" for v in row))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The export pipeline: resolve, export ONNX, validate against PyTorch, write the repository.
+
+Example:
+    >>> result = export_model("path/to/all-MiniLM-L6-v2", repo=Path("model_repository"),
+    ...                       name="minilm")  # doctest: +SKIP
+    >>> result.fidelity.min_cosine >= 0.9999  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from encoder_triton import contract
+from encoder_triton.exporter.errors import FidelityError
+from encoder_triton.exporter.onnx_export import export_onnx, save_tokenizer
+from encoder_triton.exporter.pooling import read_pooling
+from encoder_triton.exporter.reference_texts import REFERENCE_TEXTS
+from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, write_repository
+from encoder_triton.exporter.sources import resolve_model
+from encoder_triton.exporter.validation import (
+    FP32_MIN_COSINE,
+    FidelityReport,
+    compare_embeddings,
+    reference_embeddings,
+)
+
+REPORT_FILE = "export_report.json"
+
+#: A progress display: called with a step's description, it returns a context around the step.
+Progress = Callable[[str], AbstractContextManager[Any]]
+
+
+@contextlib.contextmanager
+def _silent(_: str) -> Iterator[None]:
+    yield
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    name: str
+    model_dirs: list[Path]
+    fidelity: FidelityReport
+    timings_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def export_model(
+    model: str,
+    *,
+    repo: Path,
+    name: str | None = None,
+    max_length: int | None = None,
+    options: ServingOptions | None = None,
+    min_cosine: float = FP32_MIN_COSINE,
+    progress: Progress = _silent,
+) -> ExportResult:
+    """Export MODEL (hub id or folder) into `repo` as an embedding ensemble.
+
+    Raises FidelityError, listing every failing text, when the ONNX export disagrees with the
+    PyTorch reference; nothing is written to `repo` then.
+    """
+    options = options or ServingOptions()
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    @contextlib.contextmanager
+    def step(key: str, description: str) -> Iterator[None]:
+        started = time.perf_counter()
+        with progress(description):
+            yield
+        timings[key] = round(time.perf_counter() - started, 3)
+
+    with step("resolve", f"Resolving {model}"):
+        source = resolve_model(model)
+        pooling = read_pooling(source.path)
+    if not pooling.declared:
+        notes.append("no sentence-transformers pooling config: using mean pooling without normalisation")
+    name = name or source.default_name
+    max_length = max_length or source.max_length
+
+    with tempfile.TemporaryDirectory(prefix="encoder-triton-export-") as tmp:
+        staging = Path(tmp)
+        encoder_dir, tokenizer_dir = staging / "encoder", staging / "tokenizer"
+        with step("onnx_export", "Exporting ONNX with optimum"):
+            onnx_artifact = export_onnx(source, encoder_dir, pooling)
+            tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
+        with step("validate", f"Validating against PyTorch on {len(REFERENCE_TEXTS)} texts"):
+            candidate = _run_candidate(
+                onnx_artifact.path, tokenizer_artifact.path, max_length, tokenizer_artifact.pad_id,
+                with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
+            )
+            reference = reference_embeddings(
+                source.path, REFERENCE_TEXTS, max_length=max_length, pooling=pooling,
+                sentence_transformer=source.is_sentence_transformer,
+            )
+            fidelity = compare_embeddings(reference, candidate, REFERENCE_TEXTS, min_cosine=min_cosine)
+        if not fidelity.passed:
+            raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
+
+        spec = EncoderSpec(
+            task=contract.Task.EMBED,
+            dimension=int(candidate.shape[1]),
+            max_length=max_length,
+            pad_id=tokenizer_artifact.pad_id,
+            encoder_inputs=onnx_artifact.input_names,
+            source_model=model,
+        )
+        report = {
+            "source_model": model,
+            "task": spec.task.value,
+            "precision": "fp32",
+            "format": "onnx",
+            "opset": onnx_artifact.opset,
+            "pooling": {"modes": list(pooling.modes), "normalize": pooling.normalize},
+            "dimension": spec.dimension,
+            "max_length": max_length,
+            "encoder_inputs": list(spec.encoder_inputs),
+            "size_bytes": sum(p.stat().st_size for p in encoder_dir.iterdir()),
+            "fidelity": fidelity.to_dict(),
+            "timings_s": timings,
+            "notes": notes,
+        }
+        (encoder_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        with step("write", f"Writing {repo}/{name}"):
+            dirs = write_repository(
+                repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir
+            )
+    return ExportResult(name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes)
+
+
+def _run_candidate(
+    onnx_path: Path, tokenizer_path: Path, max_length: int, pad_id: int, *, with_token_type_ids: bool
+) -> Any:
+    """Embeddings exactly as Triton's steps compute them (same runtime code, same files)."""
+    from encoder_triton.runtime.encoder import OnnxEncoder
+    from encoder_triton.runtime.tokenization import TextTokenizer
+
+    tokenizer = TextTokenizer.from_file(
+        tokenizer_path, max_length=max_length, pad_id=pad_id, with_token_type_ids=with_token_type_ids
+    )
+    encoder = OnnxEncoder(onnx_path)
+    return encoder.encode(tokenizer.encode(list(REFERENCE_TEXTS)))
+
+
+def clean_staging(repo: Path) -> None:
+    """Remove staging folders a killed export may have left in `repo`."""
+    for leftover in repo.glob(".*.staging"):
+        shutil.rmtree(leftover, ignore_errors=True)

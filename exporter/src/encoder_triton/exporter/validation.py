@@ -1,0 +1,126 @@
+"""Numerical validation of an export against the PyTorch reference, written as a report.
+
+The candidate is exactly what Triton will run (the saved `tokenizer.json` through the runtime's
+tokenizer, and the saved ONNX graph through ONNX Runtime); the reference is the model run the
+way its authors run it (`SentenceTransformer.encode` for a sentence-transformers folder).
+Every failing text is collected before anything is raised.
+
+Example:
+    >>> report = compare_embeddings(reference, candidate, texts, min_cosine=0.9999)  # doctest: +SKIP
+    >>> report.passed, round(report.min_cosine, 5)  # doctest: +SKIP
+    (True, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_triton.exporter.pooling import Pooling
+
+#: Minimum cosine similarity to the reference, per text, for an fp32 export.
+FP32_MIN_COSINE = 0.9999
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """How close the export is to the reference, over a fixed set of texts."""
+
+    texts: int
+    min_cosine: float
+    mean_cosine: float
+    max_abs_error: float
+    threshold_min_cosine: float
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two [n, d] arrays."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.sum(a * b, axis=1) / np.maximum(norms, 1e-12)
+
+
+def compare_embeddings(
+    reference: np.ndarray, candidate: np.ndarray, texts: Sequence[str], *, min_cosine: float
+) -> FidelityReport:
+    """Compare row by row; every text below `min_cosine` becomes one failure line."""
+    if reference.shape != candidate.shape:
+        return FidelityReport(
+            texts=len(texts), min_cosine=0.0, mean_cosine=0.0, max_abs_error=float("inf"),
+            threshold_min_cosine=min_cosine,
+            failures=[f"shape {candidate.shape} differs from the reference's {reference.shape}"],
+        )
+    cos = cosine_rows(reference, candidate)
+    failures = [
+        f"text {i} ({texts[i][:40]!r}): cosine {c:.6f} < {min_cosine}"
+        for i, c in enumerate(cos)
+        if not c >= min_cosine  # also catches NaN
+    ]
+    return FidelityReport(
+        texts=len(texts),
+        min_cosine=float(np.nanmin(cos)),
+        mean_cosine=float(np.nanmean(cos)),
+        max_abs_error=float(np.max(np.abs(reference - candidate))),
+        threshold_min_cosine=min_cosine,
+        failures=failures,
+    )
+
+
+def reference_embeddings(
+    model_dir: Path, texts: Sequence[str], *, max_length: int, pooling: Pooling, sentence_transformer: bool
+) -> np.ndarray:
+    """Embeddings from PyTorch: sentence-transformers itself when the folder is one."""
+    import torch
+
+    if sentence_transformer:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(model_dir), device="cpu")
+        model.max_seq_length = max_length
+        return np.asarray(model.encode(list(texts), batch_size=16, convert_to_numpy=True))
+
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+    with torch.inference_mode():
+        batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        return _pool_torch(hidden, batch["attention_mask"], pooling).numpy()
+
+
+def _pool_torch(hidden: Any, mask: Any, pooling: Pooling) -> Any:
+    import torch
+
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    count = m.sum(1).clamp(min=1e-9)
+    parts = []
+    for mode in pooling.modes:
+        if mode == "cls":
+            parts.append(hidden[:, 0])
+        elif mode == "max":
+            parts.append(hidden.masked_fill(m == 0, -1e9).max(1).values)
+        elif mode == "mean":
+            parts.append((hidden * m).sum(1) / count)
+        elif mode == "mean_sqrt_len":
+            parts.append((hidden * m).sum(1) / count.sqrt())
+        elif mode == "lasttoken":
+            last = mask.sum(1) - 1
+            parts.append(hidden[torch.arange(hidden.shape[0]), last])
+    pooled = torch.cat(parts, dim=-1)
+    if pooling.normalize:
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+    return pooled

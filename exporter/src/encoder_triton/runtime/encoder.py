@@ -1,0 +1,78 @@
+"""The encoder step: an ONNX graph (pooling folded in) run by ONNX Runtime over token batches.
+
+Rows arrive from many requests at once; `OnnxEncoder.encode` runs them in length-sorted
+sub-batches under a token budget (see `batching`) and returns one output row per input row, in
+the original order.
+
+Example:
+    >>> enc = OnnxEncoder("model.onnx", intra_op_threads=2)  # doctest: +SKIP
+    >>> enc.encode(tokenizer.encode(["hello world"])).shape  # doctest: +SKIP
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_triton.runtime.batching import plan_sub_batches
+from encoder_triton.runtime.tokenization import TokenBatch
+
+#: Default padded-token budget of one sub-batch: 64 rows at 128 tokens.
+DEFAULT_MAX_BATCH_TOKENS = 8192
+
+
+def default_threads(instances: int) -> int:
+    """Intra-op threads per instance so that all instances together use each core once."""
+    return max(1, (os.cpu_count() or 1) // max(1, instances))
+
+
+class OnnxEncoder:
+    """One ONNX Runtime session over an exported encoder graph with a single output."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        intra_op_threads: int = 0,
+        providers: list[Any] | None = None,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # 0 lets ORT use every core; Triton instances pass their share to avoid oversubscription.
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+        )
+        self.input_names = [i.name for i in self._session.get_inputs()]
+        self.output_name = self._session.get_outputs()[0].name
+        self.max_batch_tokens = max_batch_tokens
+
+    @property
+    def takes_token_type_ids(self) -> bool:
+        return "token_type_ids" in self.input_names
+
+    def run(self, batch: TokenBatch) -> np.ndarray:
+        """One forward pass over `batch` exactly as padded."""
+        arrays = batch.arrays()
+        feed = {name: arrays[name] for name in self.input_names}
+        return self._session.run([self.output_name], feed)[0]
+
+    def encode(self, batch: TokenBatch) -> np.ndarray:
+        """Outputs for every row of `batch`, computed in token-budget sub-batches."""
+        if len(batch) == 0:
+            raise ValueError("encode() needs at least one row")
+        out: np.ndarray | None = None
+        for rows in plan_sub_batches(batch.lengths, self.max_batch_tokens):
+            result = self.run(batch.take(rows))
+            if out is None:
+                out = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
+            out[rows] = result
+        assert out is not None
+        return out

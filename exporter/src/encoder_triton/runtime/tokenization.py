@@ -1,0 +1,131 @@
+"""Tokenisation with Hugging Face `tokenizers`, padded per batch (never to a fixed length).
+
+The exporter saves the model's fast tokenizer as `tokenizer.json`; this module loads it, turns
+off its own padding (the shipped all-MiniLM file pads everything to 128) and applies the
+exported truncation, so a short text costs a short sequence.
+
+Example:
+    >>> tok = TextTokenizer.from_file("tokenizer.json", max_length=256, pad_id=0)  # doctest: +SKIP
+    >>> batch = tok.encode(["a short text", "another one"])  # doctest: +SKIP
+    >>> batch.input_ids.shape  # doctest: +SKIP
+    (2, 5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Right-padded token arrays for a batch of texts (int64, shape [rows, longest])."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray | None = None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Real (unpadded) length of each row."""
+        return self.attention_mask.sum(axis=1)
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays by their contract names, token_type_ids only when present."""
+        out = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.token_type_ids is not None:
+            out["token_type_ids"] = self.token_type_ids
+        return out
+
+    def take(self, rows: np.ndarray | Sequence[int]) -> TokenBatch:
+        """The given rows, trimmed to the longest of them (so padding shrinks with the batch)."""
+        index = np.asarray(rows, dtype=np.int64)
+        width = max(int(self.lengths[index].max()), 1) if len(index) else 1
+        types = self.token_type_ids
+        return TokenBatch(
+            input_ids=self.input_ids[index, :width],
+            attention_mask=self.attention_mask[index, :width],
+            token_type_ids=None if types is None else types[index, :width],
+        )
+
+    @classmethod
+    def concat(cls, batches: Sequence[TokenBatch], pad_id: int) -> TokenBatch:
+        """Stack batches of different widths into one, padding to the widest."""
+        width = max(b.input_ids.shape[1] for b in batches)
+        has_types = batches[0].token_type_ids is not None
+
+        def stack(get: Any, fill: int) -> np.ndarray:
+            return np.concatenate([_pad_columns(get(b), width, fill) for b in batches])
+
+        return cls(
+            input_ids=stack(lambda b: b.input_ids, pad_id),
+            attention_mask=stack(lambda b: b.attention_mask, 0),
+            token_type_ids=stack(lambda b: b.token_type_ids, 0) if has_types else None,
+        )
+
+
+def _pad_columns(array: np.ndarray, width: int, fill: int) -> np.ndarray:
+    missing = width - array.shape[1]
+    if missing == 0:
+        return array
+    return np.pad(array, ((0, 0), (0, missing)), constant_values=fill)
+
+
+class TextTokenizer:
+    """A fast tokenizer that truncates to `max_length` and pads each batch to its longest row."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        max_length: int,
+        pad_id: int,
+        with_token_type_ids: bool = True,
+    ) -> None:
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=max_length)
+        self._tokenizer = tokenizer
+        self.max_length = max_length
+        self.pad_id = pad_id
+        self.with_token_type_ids = with_token_type_ids
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        *,
+        max_length: int,
+        pad_id: int,
+        with_token_type_ids: bool = True,
+    ) -> TextTokenizer:
+        from tokenizers import Tokenizer
+
+        return cls(
+            Tokenizer.from_file(str(path)),
+            max_length=max_length,
+            pad_id=pad_id,
+            with_token_type_ids=with_token_type_ids,
+        )
+
+    def encode(self, texts: Sequence[str]) -> TokenBatch:
+        """Tokenise `texts` (with the model's special tokens) into one right-padded batch."""
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        width = max((len(e.ids) for e in encodings), default=0)
+        rows = len(encodings)
+        ids = np.full((rows, width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((rows, width), dtype=np.int64)
+        types = np.zeros((rows, width), dtype=np.int64) if self.with_token_type_ids else None
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            ids[row, :n] = encoding.ids
+            mask[row, :n] = 1
+            if types is not None:
+                types[row, :n] = encoding.type_ids
+        return TokenBatch(input_ids=ids, attention_mask=mask, token_type_ids=types)
