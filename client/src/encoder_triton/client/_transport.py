@@ -150,7 +150,7 @@ class TritonTransport:
             raise kind(self._describe(kind, exc.message(), model)) from exc
         except (ConnectionError, socket.gaierror) as exc:
             raise ConnectError(f"cannot reach Triton at {self.url} ({self.protocol}): is the server running?") from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise RequestTimeoutError(f"Triton at {self.url} did not answer within {self.timeout} s") from exc
         except OSError as exc:
             raise ConnectError(f"cannot reach Triton at {self.url} ({self.protocol}): {exc}") from exc

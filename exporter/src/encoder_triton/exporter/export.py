@@ -96,11 +96,17 @@ def export_model(
             tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
         with step("validate", f"Validating against PyTorch on {len(REFERENCE_TEXTS)} texts"):
             candidate = _run_candidate(
-                onnx_artifact.path, tokenizer_artifact.path, max_length, tokenizer_artifact.pad_id,
+                onnx_artifact.path,
+                tokenizer_artifact.path,
+                max_length,
+                tokenizer_artifact.pad_id,
                 with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
             )
             reference = reference_embeddings(
-                source.path, REFERENCE_TEXTS, max_length=max_length, pooling=pooling,
+                source.path,
+                REFERENCE_TEXTS,
+                max_length=max_length,
+                pooling=pooling,
                 sentence_transformer=source.is_sentence_transformer,
             )
             fidelity = compare_embeddings(reference, candidate, REFERENCE_TEXTS, min_cosine=min_cosine)
@@ -132,9 +138,7 @@ def export_model(
         }
         (encoder_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
         with step("write", f"Writing {repo}/{name}"):
-            dirs = write_repository(
-                repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir
-            )
+            dirs = write_repository(repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir)
     return ExportResult(name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes)
 
 

@@ -12,7 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +48,7 @@ def export_onnx(source: ModelSource, out_dir: Path, pooling: Pooling, *, opset: 
     import onnx
     from optimum.exporters.onnx import main_export
 
-    with tempfile.TemporaryDirectory(prefix="encoder-triton-onnx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="encoder-triton-onnx-") as tmp, _quiet_exporters():
         try:
             main_export(
                 str(source.path),
@@ -58,8 +61,7 @@ def export_onnx(source: ModelSource, out_dir: Path, pooling: Pooling, *, opset: 
             )
         except (KeyError, ValueError, NotImplementedError) as exc:
             raise UnsupportedModelError(
-                f"optimum cannot export {source.reference!r} "
-                f"(model_type {source.config.get('model_type')!r}): {exc}"
+                f"optimum cannot export {source.reference!r} (model_type {source.config.get('model_type')!r}): {exc}"
             ) from exc
         model = onnx.load(str(Path(tmp) / ENCODER_FILE))
     inputs = tuple(i.name for i in model.graph.input)
@@ -77,6 +79,24 @@ def export_onnx(source: ModelSource, out_dir: Path, pooling: Pooling, *, opset: 
     onnx.save(model, str(path), save_as_external_data=external, location=ENCODER_FILE + ".data" if external else None)
     opset_version = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return OnnxArtifact(path=path, input_names=inputs, opset=opset_version)
+
+
+@contextlib.contextmanager
+def _quiet_exporters() -> Iterator[None]:
+    """Silence torch/transformers tracer chatter that says nothing actionable to our users."""
+    import transformers
+    from optimum.utils import logging as optimum_logging
+
+    previous = transformers.logging.get_verbosity(), optimum_logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    optimum_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers.logging.set_verbosity(previous[0])
+        optimum_logging.set_verbosity(previous[1])
 
 
 def save_tokenizer(source: ModelSource, out_dir: Path) -> TokenizerArtifact:

@@ -105,7 +105,9 @@ def fold_pooling(model: Any, *, hidden: str, mask: str, pooling: Pooling, output
             masked = node("Where", [is_pad, const("neg_big", -1e9), hidden], "max_masked")
             parts.append(reduce_max(masked, "max"))
         elif mode in ("mean", "mean_sqrt_len"):
-            summed = node("ReduceSum", [node("Mul", [hidden, mask_e], f"{mode}_masked"), axis1], f"{mode}_sum", keepdims=0)
+            summed = node(
+                "ReduceSum", [node("Mul", [hidden, mask_e], f"{mode}_masked"), axis1], f"{mode}_sum", keepdims=0
+            )
             divisor = count if mode == "mean" else node("Sqrt", [count], "sqrt_len")
             parts.append(node("Div", [summed, divisor], mode))
         elif mode == "lasttoken":
@@ -113,10 +115,23 @@ def fold_pooling(model: Any, *, hidden: str, mask: str, pooling: Pooling, output
             last = node("Sub", [node("ReduceSum", [mask_f, axis1], "len", keepdims=1), const("one", 1.0)], "last")
             seq = node("Shape", [mask], "mask_shape")
             width = node("Gather", [seq, const("one_i", 1, TensorProto.INT64)], "width")
-            positions = node("Cast", [node("Range", [const("zero_i", 0, TensorProto.INT64), width, const("step", 1, TensorProto.INT64)], "range")], "positions", to=TensorProto.FLOAT)
+            positions = node(
+                "Cast",
+                [
+                    node(
+                        "Range",
+                        [const("zero_i", 0, TensorProto.INT64), width, const("step", 1, TensorProto.INT64)],
+                        "range",
+                    )
+                ],
+                "positions",
+                to=TensorProto.FLOAT,
+            )
             pick = node("Cast", [node("Equal", [positions, last], "pick_b")], "pick", to=TensorProto.FLOAT)
             pick_e = node("Unsqueeze", [pick, axis_last], "pick_e")
-            parts.append(node("ReduceSum", [node("Mul", [hidden, pick_e], "last_masked"), axis1], "lasttoken", keepdims=0))
+            parts.append(
+                node("ReduceSum", [node("Mul", [hidden, pick_e], "last_masked"), axis1], "lasttoken", keepdims=0)
+            )
     pooled = parts[0] if len(parts) == 1 else node("Concat", parts, "concat", axis=-1)
     if pooling.normalize:
         square_sum = node("ReduceSum", [node("Mul", [pooled, pooled], "sq"), axis_last], "sq_sum", keepdims=1)

@@ -59,7 +59,10 @@ def compare_embeddings(
     """Compare row by row; every text below `min_cosine` becomes one failure line."""
     if reference.shape != candidate.shape:
         return FidelityReport(
-            texts=len(texts), min_cosine=0.0, mean_cosine=0.0, max_abs_error=float("inf"),
+            texts=len(texts),
+            min_cosine=0.0,
+            mean_cosine=0.0,
+            max_abs_error=float("inf"),
             threshold_min_cosine=min_cosine,
             failures=[f"shape {candidate.shape} differs from the reference's {reference.shape}"],
         )

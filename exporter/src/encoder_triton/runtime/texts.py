@@ -57,8 +57,7 @@ def _decode_one(value: object) -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             bad = bytes(value)[exc.start : exc.start + 1].hex()
             return "", (
-                f"is not valid UTF-8 (byte 0x{bad} at offset {exc.start}): "
-                "encode texts as UTF-8 before sending"
+                f"is not valid UTF-8 (byte 0x{bad} at offset {exc.start}): encode texts as UTF-8 before sending"
             )
     elif isinstance(value, str):
         text = value

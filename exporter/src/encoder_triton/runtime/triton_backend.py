@@ -36,9 +36,7 @@ class _ModelArgs:
         self.version_dir = Path(args["model_repository"]) / args["model_version"]
         self.instance_kind = args.get("model_instance_kind", "CPU")
         self.device_id = int(args.get("model_instance_device_id", "0") or 0)
-        self.parameters = {
-            key: value["string_value"] for key, value in self.config.get("parameters", {}).items()
-        }
+        self.parameters = {key: value["string_value"] for key, value in self.config.get("parameters", {}).items()}
         self.output_names = [o["name"] for o in self.config.get("output", [])]
         self.instances = sum(int(g.get("count", 1)) for g in self.config.get("instance_group", [])) or 1
 
@@ -96,9 +94,7 @@ class EncoderModel:
                 model.parameter(contract.Param.INTRA_OP_THREADS, str(default_threads(model.instances)))
             ),
             providers=providers,
-            max_batch_tokens=int(
-                model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))
-            ),
+            max_batch_tokens=int(model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))),
         )
         self.output_name = model.output_names[0]
         self.pad_id = int(model.parameter(contract.Param.PAD_ID, "0"))

@@ -77,9 +77,7 @@ class TritonInstall:
     def find(cls) -> TritonInstall:
         spec = importlib.util.find_spec("pytriton")
         if spec is None or not spec.submodule_search_locations:
-            raise EmbeddedTritonError(
-                "the embedded Triton needs the serve extra: pip install 'encoder-triton[serve]'"
-            )
+            raise EmbeddedTritonError("the embedded Triton needs the serve extra: pip install 'encoder-triton[serve]'")
         package = Path(next(iter(spec.submodule_search_locations)))
         root = package / "tritonserver"
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -251,7 +249,9 @@ class EmbeddedTriton:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 time.sleep(0.2)  # let the pump read the last lines
-                raise EmbeddedTritonError(self._failure_message(f"tritonserver exited with code {self._process.returncode}"))
+                raise EmbeddedTritonError(
+                    self._failure_message(f"tritonserver exited with code {self._process.returncode}")
+                )
             with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -299,7 +299,9 @@ class EmbeddedTriton:
         return {m["name"]: {"state": m.get("state", ""), "reason": m.get("reason", "")} for m in index}
 
 
-_TABLE_ROW = re.compile(r"^\|\s*(?P<model>[^|]+?)\s*\|\s*(?P<version>[^|]*?)\s*\|\s*(?P<status>UNAVAILABLE:[^|]*?)\s*\|$")
+_TABLE_ROW = re.compile(
+    r"^\|\s*(?P<model>[^|]+?)\s*\|\s*(?P<version>[^|]*?)\s*\|\s*(?P<status>UNAVAILABLE:[^|]*?)\s*\|$"
+)
 _ERROR_LINE = re.compile(r"^E\d{4} [\d:.]+ +\d+ (?P<where>[\w.]+:\d+)\] (?P<message>.*)$")
 
 
