@@ -85,3 +85,15 @@ def corpus_sentences() -> list[str]:
             if 3 <= len(sentence.split()) <= 120:
                 sentences.append(sentence)
     return sentences
+
+
+@pytest.fixture(scope="session")
+def dashboard_metric_names() -> set[str]:
+    """Triton metric families the shipped Grafana dashboard queries."""
+    import json
+    import re
+
+    path = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards" / "encoder-triton.json"
+    panels = json.loads(path.read_text())["panels"]
+    exprs = " ".join(target["expr"] for panel in panels for target in panel["targets"])
+    return set(re.findall(r"\b(nv_[a-z_]+)\b", exprs))

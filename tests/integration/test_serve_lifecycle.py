@@ -109,3 +109,20 @@ def test_export_cli_help_is_the_docstring() -> None:
     )
     assert "validate it against PyTorch" in out.stdout
     assert "--max-batch-size" in out.stdout
+
+
+def test_admin_apis_need_the_key_and_inference_does_not(minilm_server: EmbeddedTriton) -> None:
+    import urllib.error
+    import urllib.request
+
+    assert minilm_server.endpoints is not None
+    url = f"http://{minilm_server.endpoints.http}/v2/repository/index"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=5)
+    assert info.value.code == 403
+    load = f"http://{minilm_server.endpoints.http}/v2/repository/models/minilm/load"
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(urllib.request.Request(load, data=b"{}", method="POST"), timeout=5)
+    assert minilm_server.model_states()["minilm"]["state"] == "READY"  # the launcher holds the key
+    with urllib.request.urlopen(f"http://{minilm_server.endpoints.http}/v2/models/minilm/ready", timeout=5) as ok:
+        assert ok.status == 200

@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -37,6 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+
+#: Triton APIs that can change or inspect the server beyond inference; kept behind a key.
+RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
+ADMIN_HEADER = "admin-key"
 
 
 class EmbeddedTritonError(RuntimeError):
@@ -116,6 +122,7 @@ class EmbeddedTriton:
         exit_timeout_s: int = 10,
         log: TextIO | None = None,
         extra_args: Sequence[str] = (),
+        admin_key: str | None = None,
     ) -> None:
         self.repo = Path(repo).resolve()
         self.host = host
@@ -124,6 +131,9 @@ class EmbeddedTriton:
         self.exit_timeout_s = exit_timeout_s
         self._log = log
         self.extra_args = list(extra_args)
+        # Repository, shared-memory, trace and logging APIs answer only requests carrying this
+        # key in the `admin-key` header; by default a random one only this object knows.
+        self.admin_key = admin_key or secrets.token_hex(16)
         self._lines: collections.deque[str] = collections.deque(maxlen=2000)
         self._process: subprocess.Popen[str] | None = None
         self._workdir: Path | None = None
@@ -217,6 +227,9 @@ class EmbeddedTriton:
             f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--cache-directory={install.caches}",
+            "--model-control-mode=none",
+            f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
+            f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
             *self.extra_args,
         ]
         self._lines.clear()
@@ -293,7 +306,12 @@ class EmbeddedTriton:
     def model_states(self) -> dict[str, dict[str, str]]:
         """Triton's repository index: {model: {"state": ..., "reason": ...}}."""
         assert self.endpoints is not None
-        request = urllib.request.Request(f"http://{self.endpoints.http}/v2/repository/index", data=b"{}", method="POST")
+        request = urllib.request.Request(
+            f"http://{self.endpoints.http}/v2/repository/index",
+            data=b"{}",
+            method="POST",
+            headers={ADMIN_HEADER: self.admin_key},
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             index = json.loads(response.read())
         return {m["name"]: {"state": m.get("state", ""), "reason": m.get("reason", "")} for m in index}
