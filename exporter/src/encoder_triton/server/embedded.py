@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-
 #: Triton APIs that can change or inspect the server beyond inference; kept behind a key.
 RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
 ADMIN_HEADER = "admin-key"
