@@ -34,3 +34,9 @@ def test_every_bad_row_is_reported_at_once() -> None:
 def test_long_lists_of_bad_rows_are_summarised() -> None:
     with pytest.raises(InvalidTextError, match=r"\(and 5 more\)"):
         decode_texts([b""] * 10)
+
+
+def test_max_chars_is_checked_before_tokenisation() -> None:
+    assert decode_texts([b"12345"], max_chars=5) == ["12345"]
+    with pytest.raises(InvalidTextError, match="text 0 has 6 characters, over this model's limit of 5"):
+        decode_texts([b"123456"], max_chars=5)

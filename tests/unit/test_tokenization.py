@@ -41,3 +41,12 @@ def test_take_trims_padding_and_concat_restores_width() -> None:
     assert merged.attention_mask.tolist() == [[1, 1, 1, 0], [1, 1, 0, 0]]
     assert merged.take([1]).input_ids.tolist() == [[4, 5]]
     assert merged.take([0, 1]).input_ids.shape == (2, 3)
+
+
+def test_without_truncation_an_over_long_text_is_rejected(minilm_dir: Path) -> None:
+    from encoder_triton.runtime.texts import InvalidTextError
+
+    strict = TextTokenizer.from_file(minilm_dir / "tokenizer.json", max_length=8, pad_id=0, truncate=False)
+    assert strict.encode(["three words here"]).input_ids.shape == (1, 5)
+    with pytest.raises(InvalidTextError, match=r"text 1 has 12 tokens, over this model's limit of 8"):
+        strict.encode(["short", "one two three four five six seven eight nine ten"])

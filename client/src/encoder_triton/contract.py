@@ -54,6 +54,7 @@ class Param:
     DIMENSION = "encoder_triton.dimension"
     MAX_LENGTH = "encoder_triton.max_length"
     TRUNCATION = "encoder_triton.truncation"
+    MAX_CHARS = "encoder_triton.max_chars"
     SOURCE_MODEL = "encoder_triton.source_model"
     # component models
     PAD_ID = "pad_id"

@@ -43,6 +43,27 @@ def export(
     instances: Annotated[int, typer.Option(help="Encoder instances (ONNX Runtime sessions).")] = 1,
     max_queue_delay_us: Annotated[int, typer.Option(help="How long the dynamic batcher waits to fill a batch.")] = 2000,
     max_batch_tokens: Annotated[int, typer.Option(help="Padded-token budget of one encoder sub-batch.")] = 8192,
+    tokenizer_instances: Annotated[int, typer.Option(help="Tokenizer instances (python stubs).")] = 1,
+    preferred_batch_size: Annotated[
+        list[int] | None, typer.Option(help="Batch sizes the batcher prefers (repeat the option).")
+    ] = None,
+    max_queue_size: Annotated[
+        int | None, typer.Option(help="Queue bound per step; past it requests get 503/UNAVAILABLE at once.")
+    ] = None,
+    queue_timeout_us: Annotated[
+        int | None, typer.Option(help="Reject requests that waited longer than this in a queue.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Response cache on the ensemble (repeated texts skip the model).")
+    ] = False,
+    warmup: Annotated[bool, typer.Option(help="Run a real text through both steps when the models load.")] = True,
+    rate_limit_resource: Annotated[
+        list[str] | None, typer.Option(help="NAME:COUNT held by each encoder execution (serve --rate-limit).")
+    ] = None,
+    max_chars: Annotated[int, typer.Option(help="Most characters per text, checked before tokenisation.")] = 1_000_000,
+    truncate: Annotated[
+        bool, typer.Option(help="Truncate texts over --max-length tokens (--no-truncate: reject them).")
+    ] = True,
 ) -> None:
     """Export MODEL to ONNX, validate it against PyTorch and write a Triton ensemble into REPO.
 
@@ -67,8 +88,17 @@ def export(
         options = ServingOptions(
             max_batch_size=max_batch_size,
             instances=instances,
+            tokenizer_instances=tokenizer_instances,
             max_queue_delay_us=max_queue_delay_us,
             max_batch_tokens=max_batch_tokens,
+            preferred_batch_sizes=tuple(preferred_batch_size or ()),
+            max_queue_size=max_queue_size,
+            queue_timeout_us=queue_timeout_us,
+            response_cache=cache,
+            warmup=warmup,
+            rate_limiter_resources=tuple(_resource(r) for r in rate_limit_resource or ()),
+            max_chars=max_chars,
+            truncate=truncate,
         )
         result = export_model(model, repo=repo, name=name, max_length=max_length, options=options, progress=progress)
     except (ExportError, ValueError) as exc:
@@ -84,6 +114,13 @@ def export(
         console.print(f"  {folder}")
 
 
+def _resource(spec: str) -> tuple[str, int]:
+    name, _, count = spec.partition(":")
+    if not name or not count.isdigit():
+        raise ValueError(f"--rate-limit-resource takes NAME:COUNT, got {spec!r}")
+    return name, int(count)
+
+
 @app.command()
 def serve(
     repo: RepoOption = Path("model_repository"),
@@ -93,6 +130,12 @@ def serve(
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 8002,
     quiet: Annotated[bool, typer.Option(help="Do not echo Triton's log.")] = False,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for all models to load.")] = 180.0,
+    cache_size: Annotated[int, typer.Option(help="Response cache bytes (for models exported with --cache).")] = 256
+    * 1024
+    * 1024,
+    rate_limit: Annotated[
+        bool, typer.Option(help="Schedule executions by the rate-limiter resources models declare.")
+    ] = False,
 ) -> None:
     """Serve REPO on the embedded Triton (from the nvidia-pytriton wheel) until Ctrl-C.
 
@@ -108,6 +151,8 @@ def serve(
         metrics_port=metrics_port,
         startup_timeout_s=startup_timeout,
         log=None if quiet else sys.stderr,
+        cache_size_bytes=cache_size,
+        rate_limit=rate_limit,
     )
 
     def terminate(signum: int, _: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from encoder_triton.exporter.errors import FidelityError
 from encoder_triton.exporter.onnx_export import export_onnx, save_tokenizer
 from encoder_triton.exporter.pooling import read_pooling
 from encoder_triton.exporter.reference_texts import REFERENCE_TEXTS
-from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, write_repository
+from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, WarmupSample, write_repository
 from encoder_triton.exporter.sources import resolve_model
 from encoder_triton.exporter.validation import (
     FP32_MIN_COSINE,
@@ -33,8 +32,12 @@ from encoder_triton.exporter.validation import (
     compare_embeddings,
     reference_embeddings,
 )
+from encoder_triton.runtime.encoder import OnnxEncoder
+from encoder_triton.runtime.tokenization import TextTokenizer
 
 REPORT_FILE = "export_report.json"
+#: The real text Triton runs through both steps at load (model_warmup), before any traffic.
+WARMUP_TEXT = REFERENCE_TEXTS[4]
 
 #: A progress display: called with a step's description, it returns a context around the step.
 Progress = Callable[[str], AbstractContextManager[Any]]
@@ -95,13 +98,14 @@ def export_model(
             onnx_artifact = export_onnx(source, encoder_dir, pooling)
             tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
         with step("validate", f"Validating against PyTorch on {len(REFERENCE_TEXTS)} texts"):
-            candidate = _run_candidate(
-                onnx_artifact.path,
+            tokenizer = TextTokenizer.from_file(
                 tokenizer_artifact.path,
-                max_length,
-                tokenizer_artifact.pad_id,
+                max_length=max_length,
+                pad_id=tokenizer_artifact.pad_id,
                 with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
             )
+            # Exactly what Triton's steps compute: the same runtime code on the same files.
+            candidate = OnnxEncoder(onnx_artifact.path).encode(tokenizer.encode(list(REFERENCE_TEXTS)))
             reference = reference_embeddings(
                 source.path,
                 REFERENCE_TEXTS,
@@ -137,26 +141,10 @@ def export_model(
             "notes": notes,
         }
         (encoder_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        warmup_tokens = tokenizer.encode([WARMUP_TEXT]).arrays()
+        warmup = WarmupSample(WARMUP_TEXT, {key: value[0] for key, value in warmup_tokens.items()})
         with step("write", f"Writing {repo}/{name}"):
-            dirs = write_repository(repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir)
+            dirs = write_repository(
+                repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir, warmup=warmup
+            )
     return ExportResult(name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes)
-
-
-def _run_candidate(
-    onnx_path: Path, tokenizer_path: Path, max_length: int, pad_id: int, *, with_token_type_ids: bool
-) -> Any:
-    """Embeddings exactly as Triton's steps compute them (same runtime code, same files)."""
-    from encoder_triton.runtime.encoder import OnnxEncoder
-    from encoder_triton.runtime.tokenization import TextTokenizer
-
-    tokenizer = TextTokenizer.from_file(
-        tokenizer_path, max_length=max_length, pad_id=pad_id, with_token_type_ids=with_token_type_ids
-    )
-    encoder = OnnxEncoder(onnx_path)
-    return encoder.encode(tokenizer.encode(list(REFERENCE_TEXTS)))
-
-
-def clean_staging(repo: Path) -> None:
-    """Remove staging folders a killed export may have left in `repo`."""
-    for leftover in repo.glob(".*.staging"):
-        shutil.rmtree(leftover, ignore_errors=True)

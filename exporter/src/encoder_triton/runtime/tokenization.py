@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.runtime.texts import raise_for_problems
+
 
 @dataclass(frozen=True)
 class TokenBatch:
@@ -88,13 +90,18 @@ class TextTokenizer:
         max_length: int,
         pad_id: int,
         with_token_type_ids: bool = True,
+        truncate: bool = True,
     ) -> None:
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=max_length)
+        if truncate:
+            tokenizer.enable_truncation(max_length=max_length)
+        else:
+            tokenizer.no_truncation()
         self._tokenizer = tokenizer
         self.max_length = max_length
         self.pad_id = pad_id
         self.with_token_type_ids = with_token_type_ids
+        self.truncate = truncate
 
     @classmethod
     def from_file(
@@ -104,6 +111,7 @@ class TextTokenizer:
         max_length: int,
         pad_id: int,
         with_token_type_ids: bool = True,
+        truncate: bool = True,
     ) -> TextTokenizer:
         from tokenizers import Tokenizer
 
@@ -112,11 +120,24 @@ class TextTokenizer:
             max_length=max_length,
             pad_id=pad_id,
             with_token_type_ids=with_token_type_ids,
+            truncate=truncate,
         )
 
     def encode(self, texts: Sequence[str]) -> TokenBatch:
-        """Tokenise `texts` (with the model's special tokens) into one right-padded batch."""
+        """Tokenise `texts` (with the model's special tokens) into one right-padded batch.
+
+        With truncation off, a text over `max_length` tokens raises InvalidTextError.
+        """
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        if not self.truncate:
+            raise_for_problems(
+                [
+                    f"text {i} has {len(e.ids)} tokens, over this model's limit of {self.max_length} "
+                    "(truncation is off): shorten it"
+                    for i, e in enumerate(encodings)
+                    if len(e.ids) > self.max_length
+                ]
+            )
         width = max((len(e.ids) for e in encodings), default=0)
         rows = len(encodings)
         ids = np.full((rows, width), self.pad_id, dtype=np.int64)

@@ -63,14 +63,17 @@ class TokenizerModel:
             max_length=int(model.parameter(contract.Param.MAX_LENGTH)),
             pad_id=int(model.parameter(contract.Param.PAD_ID, "0")),
             with_token_type_ids=contract.TOKEN_TYPE_IDS in self.outputs,
+            truncate=model.parameter(contract.Param.TRUNCATION, "true") == "true",
         )
+        max_chars = model.parameter(contract.Param.MAX_CHARS, "")
+        self.max_chars = int(max_chars) if max_chars else None
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses: list[Any] = []
         for request in requests:
             try:
                 raw = pb_utils.get_input_tensor_by_name(request, contract.TEXT).as_numpy()
-                batch = self.tokenizer.encode(decode_texts(raw))
+                batch = self.tokenizer.encode(decode_texts(raw, max_chars=self.max_chars))
             except InvalidTextError as exc:
                 responses.append(_error(str(exc)))
                 continue

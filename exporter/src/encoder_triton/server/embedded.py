@@ -122,6 +122,8 @@ class EmbeddedTriton:
         log: TextIO | None = None,
         extra_args: Sequence[str] = (),
         admin_key: str | None = None,
+        cache_size_bytes: int = 256 * 1024 * 1024,
+        rate_limit: bool = False,
     ) -> None:
         self.repo = Path(repo).resolve()
         self.host = host
@@ -133,6 +135,10 @@ class EmbeddedTriton:
         # Repository, shared-memory, trace and logging APIs answer only requests carrying this
         # key in the `admin-key` header; by default a random one only this object knows.
         self.admin_key = admin_key or secrets.token_hex(16)
+        # The cache only serves models whose config enables it (`export --cache`); Triton also
+        # needs --cache-directory or it silently ignores `response_cache` (DESIGN.md).
+        self.cache_size_bytes = cache_size_bytes
+        self.rate_limit = rate_limit
         self._lines: collections.deque[str] = collections.deque(maxlen=2000)
         self._process: subprocess.Popen[str] | None = None
         self._workdir: Path | None = None
@@ -226,6 +232,8 @@ class EmbeddedTriton:
             f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--cache-directory={install.caches}",
+            f"--cache-config=local,size={self.cache_size_bytes}",
+            f"--rate-limit={'execution_count' if self.rate_limit else 'off'}",
             "--model-control-mode=none",
             f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
             f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
