@@ -49,8 +49,8 @@ class ModelSource:
             if value:
                 return int(value)
         positions = int(self.config.get("max_position_embeddings", 512))
-        # RoBERTa-style models reserve padding_idx + 1 positions.
-        if self.config.get("model_type") in {"roberta", "xlm-roberta", "camembert"}:
+        # RoBERTa-style models (and MPNet) number positions from padding_idx + 1.
+        if self.config.get("model_type") in {"roberta", "xlm-roberta", "camembert", "mpnet"}:
             positions -= int(self.config.get("pad_token_id", 1)) + 1
         return min(positions, 8192)
 
