@@ -20,15 +20,20 @@ from encoder_triton.client._exceptions import (
     ServerError,
     TransportError,
 )
+from encoder_triton.client._model_info import ModelInfo
+from encoder_triton.client._results import Classification, RerankResult
 
 __all__ = [
+    "Classification",
     "ConnectError",
     "EncoderClient",
     "EncoderError",
     "InvalidInputError",
+    "ModelInfo",
     "ModelNotFoundError",
     "OverloadedError",
     "RequestTimeoutError",
+    "RerankResult",
     "ServerError",
     "TransportError",
 ]

@@ -1,11 +1,17 @@
 """`EncoderClient`: typed task methods over a Triton transport.
 
+Each method checks, from the served ensemble's config (read once per model), that the model
+serves its task, then calls the ensemble and shapes the answer: `embed` -> float32 array,
+`classify` -> `Classification`, `rerank` -> `RerankResult`.
+
 Example:
     >>> from encoder_triton.client import EncoderClient
     >>> with EncoderClient("127.0.0.1:8001") as client:  # doctest: +SKIP
     ...     vectors = client.embed(["hello", "world"], model="minilm")
-    >>> vectors.shape  # doctest: +SKIP
-    (2, 384)
+    ...     topics = client.classify(["Shares fell 5%."], model="bbc_news").labels
+    ...     best = client.rerank("what is triton?", ["Triton serves models.", "Cats."], model="reranker").indices[0]
+    >>> vectors.shape, topics, best  # doctest: +SKIP
+    ((2, 384), ['business'], 0)
 """
 
 from __future__ import annotations
@@ -17,17 +23,20 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.client._exceptions import InvalidInputError
+from encoder_triton.client._model_info import ModelInfo
+from encoder_triton.client._results import Classification, RerankResult, classification_from, rerank_from
 from encoder_triton.client._transport import Protocol, TritonTransport
+from encoder_triton.contract import Task
 
 
-def encode_texts(texts: str | Sequence[str]) -> np.ndarray:
+def encode_texts(texts: str | Sequence[str], *, what: str = "texts") -> np.ndarray:
     """Texts as the BYTES tensor [N, 1] the ensembles take; validates types locally."""
     if isinstance(texts, str):
         texts = [texts]
     if isinstance(texts, bytes) or not isinstance(texts, Sequence):
-        raise InvalidInputError(f"texts must be a string or a sequence of strings, got {type(texts).__name__}")
+        raise InvalidInputError(f"{what} must be a string or a sequence of strings, got {type(texts).__name__}")
     if len(texts) == 0:
-        raise InvalidInputError("texts is empty: pass at least one text")
+        raise InvalidInputError(f"{what} is empty: pass at least one text")
     rows = np.empty((len(texts), 1), dtype=np.object_)
     for index, text in enumerate(texts):
         if isinstance(text, str):
@@ -55,6 +64,7 @@ class EncoderClient:
         headers: dict[str, str] | None = None,
     ) -> None:
         self._transport = TritonTransport(url, protocol=protocol, timeout=timeout, ssl=ssl, headers=headers)
+        self._models: dict[str, ModelInfo] = {}
 
     def __enter__(self) -> EncoderClient:
         return self
@@ -72,7 +82,71 @@ class EncoderClient:
     def model_config(self, model: str) -> dict[str, Any]:
         return self._transport.model_config(model)
 
-    def embed(self, texts: str | Sequence[str], *, model: str) -> np.ndarray:
-        """Embeddings, float32 [len(texts), dim], in the order of `texts`."""
+    def model_info(self, model: str) -> ModelInfo:
+        """What `model` serves (task, labels, ...), from its ensemble config; cached per model."""
+        if model not in self._models:
+            self._models[model] = ModelInfo.from_config(model, self._transport.model_config(model))
+        return self._models[model]
+
+    def embed(self, texts: str | Sequence[str], *, model: str, dimensions: int | None = None) -> np.ndarray:
+        """Embeddings, float32 [len(texts), dim], in the order of `texts`.
+
+        `dimensions` keeps the first k components (Matryoshka models are trained for it) and
+        re-normalises them when the model's embeddings are unit length.
+        """
         outputs = self._transport.infer(model, {contract.TEXT: encode_texts(texts)}, [contract.EMBEDDING])
-        return outputs[contract.EMBEDDING]
+        vectors = outputs[contract.EMBEDDING]
+        if dimensions is None:
+            return vectors
+        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= vectors.shape[1]:
+            raise InvalidInputError(f"dimensions must be between 1 and {vectors.shape[1]}, got {dimensions!r}")
+        vectors = vectors[:, :dimensions]
+        if self.model_info(model).normalized:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def classify(self, texts: str | Sequence[str], *, model: str, top_k: int | None = None) -> Classification:
+        """Labels and probabilities of each text; `top_k` best labels per text (default 1)."""
+        info = self.model_info(model)
+        info.require(Task.CLASSIFY, "classify")
+        outputs = self._transport.infer(
+            model, {contract.TEXT: encode_texts(texts)}, [contract.LOGITS, contract.PROBABILITIES]
+        )
+        probabilities = outputs[contract.PROBABILITIES]
+        labels = info.labels or tuple(f"LABEL_{i}" for i in range(probabilities.shape[1]))
+        return classification_from(
+            outputs[contract.LOGITS],
+            probabilities,
+            labels,
+            top_k=1 if top_k is None else top_k,
+            multi_label=info.multi_label,
+        )
+
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        model: str,
+        top_k: int | None = None,
+        return_documents: bool = False,
+    ) -> RerankResult:
+        """`documents` ranked by relevance to `query`, best first; the `top_k` best (default all)."""
+        if not isinstance(query, str | bytes):
+            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+        if isinstance(documents, str | bytes):
+            raise InvalidInputError("documents must be a sequence of strings, not one string: wrap it in a list")
+        info = self.model_info(model)
+        info.require(Task.RERANK, "rerank")
+        texts = encode_texts(documents, what="documents")
+        # One query row per document: the ensemble tokenises row i as the pair (QUERY[i], TEXT[i]).
+        queries = np.repeat(encode_texts([query], what="query"), len(texts), axis=0)
+        outputs = self._transport.infer(
+            model, {contract.QUERY: queries, contract.TEXT: texts}, [contract.SCORE, contract.RAW_SCORE]
+        )
+        return rerank_from(
+            outputs[contract.SCORE],
+            outputs[contract.RAW_SCORE],
+            list(documents) if return_documents else None,
+            top_k=top_k,
+        )
