@@ -24,7 +24,13 @@ import numpy as np
 from encoder_triton import contract
 from encoder_triton.client._exceptions import InvalidInputError
 from encoder_triton.client._model_info import ModelInfo
-from encoder_triton.client._results import Classification, RerankResult, classification_from, rerank_from
+from encoder_triton.client._results import (
+    Classification,
+    RerankResult,
+    check_top_k,
+    classification_from,
+    rerank_from,
+)
 from encoder_triton.client._transport import Protocol, TritonTransport
 from encoder_triton.contract import Task
 
@@ -109,6 +115,8 @@ class EncoderClient:
         """Labels and probabilities of each text; `top_k` best labels per text (default 1)."""
         info = self.model_info(model)
         info.require(Task.CLASSIFY, "classify")
+        top_k = 1 if top_k is None else top_k
+        check_top_k(top_k, max(len(info.labels), 1))  # before the round trip: fail fast
         outputs = self._transport.infer(
             model, {contract.TEXT: encode_texts(texts)}, [contract.LOGITS, contract.PROBABILITIES]
         )
@@ -118,7 +126,7 @@ class EncoderClient:
             outputs[contract.LOGITS],
             probabilities,
             labels,
-            top_k=1 if top_k is None else top_k,
+            top_k=top_k,
             multi_label=info.multi_label,
         )
 
@@ -139,6 +147,7 @@ class EncoderClient:
         info = self.model_info(model)
         info.require(Task.RERANK, "rerank")
         texts = encode_texts(documents, what="documents")
+        check_top_k(top_k, len(texts))
         # One query row per document: the ensemble tokenises row i as the pair (QUERY[i], TEXT[i]).
         queries = np.repeat(encode_texts([query], what="query"), len(texts), axis=0)
         outputs = self._transport.infer(

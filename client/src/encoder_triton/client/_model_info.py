@@ -68,6 +68,6 @@ class ModelInfo:
         if self.task is not task:
             use = {Task.EMBED: "embed", Task.CLASSIFY: "classify", Task.RERANK: "rerank"}[self.task]
             raise InvalidInputError(
-                f"model {self.name!r} is a {self.task.value} model, not {task.value}: call client.{use}() "
+                f"model {self.name!r} serves {self.task.value}, not {task.value}: call client.{use}() "
                 f"on it, or pass a {task.value} model to client.{method}()"
             )

@@ -29,7 +29,7 @@ from encoder_triton.exporter.errors import UnsupportedModelError
 from encoder_triton.exporter.sources import ModelSource
 
 _SEQUENCE_CLASSIFIER = "ForSequenceClassification"
-_RERANKER_NAME = re.compile(r"cross[-_]?encoder|re-?rank", re.IGNORECASE)
+_RERANKER_NAME = re.compile(r"cross_?encoder|re_?rank", re.IGNORECASE)  # on `default_name` (a-z0-9_)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ def num_labels(config: dict[str, Any]) -> int:
 def declared_cross_encoder(source: ModelSource) -> bool:
     """True when the files or the name say "cross-encoder" (sentence-transformers writes a
     `sentence_transformers` section into a CrossEncoder's config.json)."""
-    return "sentence_transformers" in source.config or bool(_RERANKER_NAME.search(source.reference))
+    # The model's own name (hub id's last part or folder name), never the whole path: a folder
+    # under /tmp/rerank-experiments/ does not make every model in it a reranker.
+    return "sentence_transformers" in source.config or bool(_RERANKER_NAME.search(source.default_name))
 
 
 def detect_task(source: ModelSource, requested: Task | str | None = None) -> TaskChoice:
