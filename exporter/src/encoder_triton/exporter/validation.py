@@ -99,7 +99,11 @@ def compare_scores(
     """
     if reference.shape != candidate.shape:
         return FidelityReport(
-            texts=len(rows), min_cosine=0.0, mean_cosine=0.0, max_abs_error=float("inf"), threshold_min_cosine=0.0,
+            texts=len(rows),
+            min_cosine=0.0,
+            mean_cosine=0.0,
+            max_abs_error=float("inf"),
+            threshold_min_cosine=0.0,
             failures=[f"shape {candidate.shape} differs from the reference's {reference.shape}"],
             threshold_max_abs_error=max_abs_error,
         )

@@ -27,9 +27,7 @@ class InvalidTextError(ValueError):
     """A request carried a text that cannot be encoded; the message says which and why."""
 
 
-def decode_texts(
-    rows: Iterable[object] | np.ndarray, *, max_chars: int | None = None, kind: str = "text"
-) -> list[str]:
+def decode_texts(rows: Iterable[object] | np.ndarray, *, max_chars: int | None = None, kind: str = "text") -> list[str]:
     """Turn the rows of a BYTES tensor (shape [N] or [N, 1]) into validated `str`.
 
     Raises InvalidTextError naming every bad row (up to a few) at once, so a client fixes its
