@@ -392,7 +392,9 @@ class TinyCase:
 
     model_type: str
     task: str
-    variant: str = ""  # "multi_label" (classify, sigmoid) or "two_labels" (rerank, declared cross-encoder)
+    #: "st_<mode>" (embed: a sentence-transformers folder with that pooling and 2_Normalize),
+    #: "multi_label" (classify: sigmoid), "two_labels" (rerank: a declared two-label cross-encoder)
+    variant: str = ""
 
     @property
     def name(self) -> str:
@@ -408,6 +410,9 @@ class TinyCase:
 #: architecture meta-test checks this list against the exporter's registry.
 CASES: tuple[TinyCase, ...] = (
     *(TinyCase(arch.model_type, task) for arch in ARCHITECTURES.values() for task in arch.tasks),
+    TinyCase("xlm-roberta", "embed", "st_cls"),  # bge-m3's recipe
+    TinyCase("mpnet", "embed", "st_max"),
+    TinyCase("t5", "embed", "st_lasttoken"),
     TinyCase("deberta-v2", "classify", "multi_label"),
     TinyCase("electra", "rerank", "two_labels"),
 )
@@ -416,7 +421,8 @@ CASES: tuple[TinyCase, ...] = (
 def build_tiny_model(model_type: str, task: str, folder: Path, *, variant: str = "", seed: int = 0) -> Path:
     """Save a tiny random `model_type` model for `task` (embed|classify|rerank) into `folder`.
 
-    embed: the bare encoder (`*Model`); classify: `*ForSequenceClassification` with three
+    embed: the bare encoder (`*Model`), or with variant "st_<mode>" a sentence-transformers
+    folder (Transformer, Pooling with that mode, Normalize); classify: `*ForSequenceClassification` with three
     labels (independent sigmoids with variant "multi_label"); rerank:
     `*ForSequenceClassification` with one label, or with two and the `sentence_transformers`
     section a CrossEncoder writes (variant "two_labels").
@@ -450,9 +456,26 @@ def build_tiny_model(model_type: str, task: str, folder: Path, *, variant: str =
     model.eval()
     if task != "embed":
         _spread_logits(model, tokenizer, _corpus()[:64])
+    if variant.startswith("st_"):
+        return _save_sentence_transformer(model, tokenizer, folder, pooling_mode=variant.removeprefix("st_"))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _save_sentence_transformer(model: Any, tokenizer: Any, folder: Path, *, pooling_mode: str) -> Path:
+    """Wrap the bare encoder the way sentence-transformers saves an embedder."""
+    import tempfile
+
+    from sentence_transformers import SentenceTransformer, models
+
+    with tempfile.TemporaryDirectory(prefix="tiny-hf-") as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        transformer = models.Transformer(tmp, max_seq_length=POSITIONS)
+        pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=pooling_mode)
+        SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu").save(str(folder))
     return folder
 
 

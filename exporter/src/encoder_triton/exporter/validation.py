@@ -159,7 +159,16 @@ def reference_logits(
             query_tokens = len(tokenizer(query, add_special_tokens=False)["input_ids"])
             strategy = pair_truncation(query_tokens, specials, max_length)
             encoded.append(tokenizer(query, text, truncation=strategy, max_length=max_length))
-        batch = tokenizer.pad(encoded, return_tensors="pt")
+        width = max(len(e["input_ids"]) for e in encoded)
+        batch = {
+            key: torch.tensor(
+                [
+                    e[key] + [tokenizer.pad_token_id if key == "input_ids" else 0] * (width - len(e[key]))
+                    for e in encoded
+                ]
+            )
+            for key in encoded[0].keys()
+        }
     with torch.inference_mode():
         return model(**batch).logits.float().numpy()
 
