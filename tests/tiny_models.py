@@ -474,7 +474,7 @@ def _save_sentence_transformer(model: Any, tokenizer: Any, folder: Path, *, pool
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         transformer = models.Transformer(tmp, max_seq_length=POSITIONS)
-        pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=pooling_mode)
+        pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling_mode)
         SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu").save(str(folder))
     return folder
 
