@@ -468,14 +468,15 @@ def _save_sentence_transformer(model: Any, tokenizer: Any, folder: Path, *, pool
     """Wrap the bare encoder the way sentence-transformers saves an embedder."""
     import tempfile
 
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     with tempfile.TemporaryDirectory(prefix="tiny-hf-") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        transformer = models.Transformer(tmp, max_seq_length=POSITIONS)
-        pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling_mode)
-        SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu").save(str(folder))
+        transformer = Transformer(tmp, max_seq_length=POSITIONS)
+        pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling_mode)
+        SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu").save(str(folder))
     return folder
 
 

@@ -47,9 +47,10 @@ class FakeTransport:
             raw = np.arange(rows, dtype=np.float32).reshape(rows, 1) * np.float32([1, -1][rows % 2])
             return {contract.RAW_SCORE: raw, contract.SCORE: 1 / (1 + np.exp(-raw))}
         if model == "embedder":
-            vectors = np.tile(np.float32([[0.5, 0.5, 0.5, 0.5]]), (rows, 1))
+            vectors = np.full((rows, 4), 0.5, dtype=np.float32)
             return {contract.EMBEDDING: vectors}
-        logits = np.tile(np.float32([[0.0, 2.0, 1.0]]), (rows, 1))[:, : len(json.loads(self._labels(model)))]
+        width = len(json.loads(self._labels(model)))
+        logits = np.tile(np.array([[0.0, 2.0, 1.0]], dtype=np.float32), (rows, 1))[:, :width]
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         return {contract.LOGITS: logits, contract.PROBABILITIES: probabilities}
 

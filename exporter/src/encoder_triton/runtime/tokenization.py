@@ -152,9 +152,9 @@ class TextTokenizer:
             raise ValueError(f"{len(queries)} queries for {len(texts)} texts: pass one query per text")
         pairs = list(zip(queries, texts, strict=True))
         if not self.truncate:
-            encodings = self._tokenizer.encode_batch(pairs, add_special_tokens=True)
-            self._check_lengths(encodings, "pair")
-            return self._batch(encodings)
+            untruncated = self._tokenizer.encode_batch(pairs, add_special_tokens=True)
+            self._check_lengths(untruncated, "pair")
+            return self._batch(untruncated)
         query_lengths = [len(e.ids) for e in self._tokenizer.encode_batch(list(queries), add_special_tokens=False)]
         pair_specials = self.pair_special_tokens
         strategies = [pair_truncation(n, pair_specials, self.max_length) for n in query_lengths]
