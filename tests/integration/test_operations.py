@@ -60,8 +60,8 @@ def test_warmup_ran_both_steps_at_load_before_any_request(ops_server: Any) -> No
 def test_repeated_request_is_served_from_the_cache(ops_server: Any) -> None:
     with EncoderClient(ops_server.endpoints.grpc) as client:
         hits_before = _metric(ops_server, "nv_cache_num_hits_per_model", "minilm")
-        first = client.embed(["a request worth caching"], model="minilm")
-        second = client.embed(["a request worth caching"], model="minilm")
+        first = client.embed(["a request worth caching"], model="minilm").vectors
+        second = client.embed(["a request worth caching"], model="minilm").vectors
     np.testing.assert_array_equal(first, second)
     assert _metric(ops_server, "nv_cache_num_hits_per_model", "minilm") == hits_before + 1
 
@@ -77,7 +77,7 @@ def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any)
             started = time.perf_counter()
             try:
                 result = client.embed(long_texts, model="minilm")
-                outcome = "ok" if result.shape == (16, 384) else "wrong shape"
+                outcome = "ok" if result.vectors.shape == (16, 384) else "wrong shape"
             except OverloadedError as exc:
                 outcome = "shed" if exc.retryable else "not retryable"
                 reject_seconds.append(time.perf_counter() - started)
@@ -97,7 +97,7 @@ def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any)
     # Load gone: the server answers normally again.
     with EncoderClient(ops_server.endpoints.grpc) as client:
         for _ in range(5):
-            assert client.embed(["recovered"], model="minilm").shape == (1, 384)
+            assert client.embed(["recovered"], model="minilm").vectors.shape == (1, 384)
 
 
 def test_per_text_limits_are_clear_invalid_argument_errors(ops_server: Any) -> None:
@@ -106,7 +106,7 @@ def test_per_text_limits_are_clear_invalid_argument_errors(ops_server: Any) -> N
             client.embed(["fine", "x" * 2001], model="minilm")
         with pytest.raises(InvalidInputError, match=r"text 0 has \d+ tokens, over this model's limit of 256"):
             client.embed(["word " * 300], model="strict")
-        assert client.embed(["word " * 100], model="strict").shape == (1, 384)
+        assert client.embed(["word " * 100], model="strict").vectors.shape == (1, 384)
 
 
 def test_dashboard_cache_metrics_exist_once_a_model_caches(ops_server: Any, dashboard_metric_names: set[str]) -> None:

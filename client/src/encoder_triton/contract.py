@@ -52,9 +52,11 @@ class Param:
 
     TASK = "encoder_triton.task"
     DIMENSION = "encoder_triton.dimension"
+    NORMALIZED = "encoder_triton.normalized"
     MAX_LENGTH = "encoder_triton.max_length"
     TRUNCATION = "encoder_triton.truncation"
     MAX_CHARS = "encoder_triton.max_chars"
+    LABELS = "encoder_triton.labels"  # JSON list, index = class id
     SOURCE_MODEL = "encoder_triton.source_model"
     # component models
     PAD_ID = "pad_id"

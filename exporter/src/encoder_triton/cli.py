@@ -202,7 +202,7 @@ def embed(
 
     try:
         with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
-            vectors = client.embed(texts, model=model)
+            vectors = client.embed(texts, model=model).vectors
     except EncoderError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} from {model} at {url}")

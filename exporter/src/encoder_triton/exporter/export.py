@@ -124,6 +124,7 @@ def export_model(
             pad_id=tokenizer_artifact.pad_id,
             encoder_inputs=onnx_artifact.input_names,
             source_model=model,
+            normalized=pooling.normalize,
         )
         report = {
             "source_model": model,

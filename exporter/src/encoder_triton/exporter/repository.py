@@ -109,6 +109,7 @@ class EncoderSpec:
     pad_id: int
     encoder_inputs: tuple[str, ...]
     source_model: str
+    normalized: bool = False  # outputs are unit vectors (clients renormalise after truncation)
 
 
 def repository_configs(
@@ -191,6 +192,7 @@ def repository_configs(
         parameters={
             contract.Param.TASK: spec.task.value,
             contract.Param.DIMENSION: str(spec.dimension),
+            contract.Param.NORMALIZED: str(spec.normalized).lower(),
             contract.Param.MAX_LENGTH: str(spec.max_length),
             contract.Param.TRUNCATION: str(options.truncate).lower(),
             contract.Param.MAX_CHARS: str(options.max_chars),
