@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,36 @@ def start_triton() -> Iterator[Callable[..., object]]:
 def minilm_server(minilm_repo: Path, start_triton: Callable[..., object]) -> object:
     """An embedded Triton serving the exported all-MiniLM-L6-v2 for the whole session."""
     return start_triton(minilm_repo)
+
+
+@pytest.fixture(scope="session")
+def ops_server(
+    tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, start_triton: Callable[..., object]
+) -> object:
+    """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
+    from encoder_triton.exporter.export import export_model
+    from encoder_triton.exporter.repository import ServingOptions
+
+    repo = tmp_path_factory.mktemp("ops_repo")
+    options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)
+    export_model(str(minilm_dir), repo=repo, name="minilm", options=options)
+    strict = ServingOptions(truncate=False, warmup=False)
+    export_model(str(minilm_dir), repo=repo, name="strict", options=strict)
+    server = start_triton(repo)
+    server.load_stats = inference_counts(server)  # type: ignore[attr-defined]  # before any test's traffic
+    return server
+
+
+def inference_counts(server: Any) -> dict[str, tuple[int, int]]:
+    """{model: (inference_count, execution_count)} from Triton's statistics API."""
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(server.endpoints.http)
+    try:
+        stats = client.get_inference_statistics()["model_stats"]
+    finally:
+        client.close()
+    return {m["name"]: (int(m["inference_count"]), int(m["execution_count"])) for m in stats}
 
 
 @pytest.fixture(scope="session")

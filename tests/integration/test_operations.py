@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,31 +13,6 @@ import pytest
 from encoder_triton.client import EncoderClient, InvalidInputError, OverloadedError
 
 pytestmark = pytest.mark.triton
-
-
-@pytest.fixture(scope="module")
-def ops_server(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, start_triton: Any) -> Any:
-    """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
-    from encoder_triton.exporter.export import export_model
-    from encoder_triton.exporter.repository import ServingOptions
-
-    repo = tmp_path_factory.mktemp("ops_repo")
-    options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)
-    export_model(str(minilm_dir), repo=repo, name="minilm", options=options)
-    strict = ServingOptions(truncate=False, warmup=False)
-    export_model(str(minilm_dir), repo=repo, name="strict", options=strict)
-    return start_triton(repo)
-
-
-def _stats(server: Any) -> dict[str, tuple[int, int]]:
-    import tritonclient.http as http
-
-    client = http.InferenceServerClient(server.endpoints.http)
-    try:
-        stats = client.get_inference_statistics()["model_stats"]
-    finally:
-        client.close()
-    return {m["name"]: (int(m["inference_count"]), int(m["execution_count"])) for m in stats}
 
 
 def _metric(server: Any, name: str, model: str) -> float:
@@ -50,7 +24,7 @@ def _metric(server: Any, name: str, model: str) -> float:
 
 
 def test_warmup_ran_both_steps_at_load_before_any_request(ops_server: Any) -> None:
-    stats = _stats(ops_server)
+    stats = ops_server.load_stats
     # Two warmups (batch 1 and 8) on each step; the ensemble itself has seen nothing yet.
     assert stats["minilm_tokenizer"] == (9, 2)
     assert stats["minilm_encoder"] == (9, 2)
