@@ -7,6 +7,8 @@ parallel runs cannot collide, and stop it afterwards. GPU tests skip without a G
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +130,43 @@ def dashboard_metric_names() -> set[str]:
     panels = json.loads(path.read_text())["panels"]
     exprs = " ".join(target["expr"] for panel in panels for target in panel["targets"])
     return set(re.findall(r"\b(nv_[a-z_]+)\b", exprs))
+
+
+class RunningGateway:
+    def __init__(self, settings: Any) -> None:
+        import uvicorn
+
+        from encoder_triton.gateway.app import create_app
+        from encoder_triton.server.embedded import free_port
+
+        self.port = free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "gateway did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def start_gateway() -> Iterator[Callable[..., RunningGateway]]:
+    """Factory: an encoder-triton gateway (uvicorn in a thread) on a free loopback port."""
+    from encoder_triton.gateway.app import GatewaySettings
+
+    running: list[RunningGateway] = []
+
+    def start(**kwargs: Any) -> RunningGateway:
+        gateway = RunningGateway(GatewaySettings(**kwargs))
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        gateway.stop()

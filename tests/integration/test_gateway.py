@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,54 +14,19 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from encoder_triton.client import EncoderClient
-from encoder_triton.gateway.app import GatewaySettings, create_app
 from encoder_triton.server.embedded import free_port
 
 pytestmark = pytest.mark.triton
 
 
-class RunningGateway:
-    def __init__(self, settings: GatewaySettings) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def start_gateway() -> Iterator[Callable[..., RunningGateway]]:
-    running: list[RunningGateway] = []
-
-    def start(**kwargs: Any) -> RunningGateway:
-        gateway = RunningGateway(GatewaySettings(**kwargs))
-        running.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in running:
-        gateway.stop()
-
-
-@pytest.fixture(scope="module")
-def gateway(minilm_server: Any, start_gateway: Callable[..., RunningGateway]) -> RunningGateway:
+def gateway(minilm_server: Any, start_gateway: Callable[..., Any]) -> Any:
     return start_gateway(triton_url=minilm_server.endpoints.grpc)
 
 
 @pytest.mark.parametrize("encoding_format", ["float", "base64"])
 def test_openai_sdk_gets_the_clients_embeddings(
-    gateway: RunningGateway, minilm_server: Any, corpus_sentences: list[str], encoding_format: str
+    gateway: Any, minilm_server: Any, corpus_sentences: list[str], encoding_format: str
 ) -> None:
     from openai import OpenAI
 
@@ -80,7 +44,7 @@ def test_openai_sdk_gets_the_clients_embeddings(
     assert response.model == "minilm"
 
 
-def test_openai_sdk_default_encoding_and_dimensions(gateway: RunningGateway) -> None:
+def test_openai_sdk_default_encoding_and_dimensions(gateway: Any) -> None:
     from openai import OpenAI
 
     sdk = OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
@@ -89,7 +53,7 @@ def test_openai_sdk_default_encoding_and_dimensions(gateway: RunningGateway) -> 
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
 
-def test_models_health_and_metrics(gateway: RunningGateway) -> None:
+def test_models_health_and_metrics(gateway: Any) -> None:
     models = requests.get(gateway.url + "/v1/models", timeout=30).json()
     assert [m["id"] for m in models["data"]] == ["minilm"]
     assert models["data"][0]["task"] == "embed"
@@ -111,7 +75,7 @@ def test_models_health_and_metrics(gateway: RunningGateway) -> None:
     ],
 )
 def test_errors_have_the_right_status_and_openai_shape(
-    gateway: RunningGateway, body: dict[str, Any], status: int, message: str
+    gateway: Any, body: dict[str, Any], status: int, message: str
 ) -> None:
     response = requests.post(gateway.url + "/v1/embeddings", json=body)
     assert response.status_code == status, response.text
@@ -120,7 +84,7 @@ def test_errors_have_the_right_status_and_openai_shape(
     assert error["type"]
 
 
-def test_triton_down_is_503_with_retry_after(start_gateway: Callable[..., RunningGateway]) -> None:
+def test_triton_down_is_503_with_retry_after(start_gateway: Callable[..., Any]) -> None:
     dead = start_gateway(triton_url=f"127.0.0.1:{free_port()}", timeout_s=5)
     response = requests.post(dead.url + "/v1/embeddings", json={"model": "minilm", "input": "x"}, timeout=30)
     assert response.status_code == 503
@@ -129,23 +93,22 @@ def test_triton_down_is_503_with_retry_after(start_gateway: Callable[..., Runnin
     assert requests.get(dead.url + "/health", timeout=30).status_code == 503
 
 
-def test_full_triton_queue_is_429_with_retry_after(
-    ops_server: Any, start_gateway: Callable[..., RunningGateway]
-) -> None:
+def test_full_triton_queue_is_429_with_retry_after(ops_server: Any, start_gateway: Callable[..., Any]) -> None:
     shedding = start_gateway(triton_url=ops_server.endpoints.grpc, max_concurrency=8)
-    body = {"model": "minilm", "input": ["tokens " * 200] * 16}
     statuses: list[int] = []
     retry_after: set[str] = set()
     lock = threading.Lock()
 
-    def one() -> None:
+    def one(index: int) -> None:
+        # Unique texts: the response cache must not answer for the model.
+        body = {"model": "minilm", "input": [f"gateway request {index}.{row} " + "tokens " * 200 for row in range(16)]}
         response = requests.post(shedding.url + "/v1/embeddings", json=body, timeout=120)
         with lock:
             statuses.append(response.status_code)
             if response.status_code == 429:
                 retry_after.add(response.headers.get("retry-after", ""))
 
-    threads = [threading.Thread(target=one) for _ in range(32)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(32)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -155,7 +118,7 @@ def test_full_triton_queue_is_429_with_retry_after(
     assert retry_after == {"1"}
 
 
-def test_api_keys_when_configured(minilm_server: Any, start_gateway: Callable[..., RunningGateway]) -> None:
+def test_api_keys_when_configured(minilm_server: Any, start_gateway: Callable[..., Any]) -> None:
     from openai import AuthenticationError, OpenAI
 
     locked = start_gateway(triton_url=minilm_server.endpoints.grpc, api_keys=frozenset({"s3cret"}))
@@ -173,7 +136,7 @@ def test_api_keys_when_configured(minilm_server: Any, start_gateway: Callable[..
     assert requests.get(locked.url + "/health").status_code == 200  # probes need no key
 
 
-def test_fuzzing_the_openapi_spec_finds_no_server_errors(gateway: RunningGateway) -> None:
+def test_fuzzing_the_openapi_spec_finds_no_server_errors(gateway: Any) -> None:
     """schemathesis generates requests for every operation in the spec; none may get a 5xx.
 
     Driven through its Python API with hypothesis (its pytest plugin predates pytest 9).

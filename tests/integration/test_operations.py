@@ -41,12 +41,13 @@ def test_repeated_request_is_served_from_the_cache(ops_server: Any) -> None:
 
 
 def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any) -> None:
-    long_texts = ["tokens " * 200] * 16
     outcomes: list[str] = []
     reject_seconds: list[float] = []
     lock = threading.Lock()
 
-    def one() -> None:
+    def one(index: int) -> None:
+        # Unique texts: the response cache must not answer for the model.
+        long_texts = [f"overload request {index}.{row} " + "tokens " * 200 for row in range(16)]
         with EncoderClient(ops_server.endpoints.grpc) as client:
             started = time.perf_counter()
             try:
@@ -60,7 +61,7 @@ def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any)
         with lock:
             outcomes.append(outcome)
 
-    threads = [threading.Thread(target=one) for _ in range(40)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:
