@@ -91,7 +91,7 @@ def test_served_model_matches_pytorch(case: TinyCase, tiny_repo: dict[str, Any],
     assert tiny_repo["results"][case.name].task.value == case.task  # detected, not passed
     max_length = client.model_info(case.name).max_length
     if case.task == "embed":
-        got = client.embed(texts, model=case.name)
+        got = client.embed(texts, model=case.name).vectors
         if case.variant.startswith("st_"):  # sentence-transformers itself is the reference
             from sentence_transformers import SentenceTransformer
 
@@ -157,7 +157,7 @@ def test_every_model_loaded_and_serve_lists_them(tiny_repo: dict[str, Any], tiny
 
 
 def test_task_methods_refuse_models_of_another_task(client: Any) -> None:
-    with pytest.raises(InvalidInputError, match="serves embed, not classify: call client.embed"):
+    with pytest.raises(InvalidInputError, match="serves task 'embed', not 'classify': call embed\(\)"):
         client.classify(["hello"], model="tiny_bert_embed")
-    with pytest.raises(InvalidInputError, match="serves classify, not rerank"):
+    with pytest.raises(InvalidInputError, match="serves task 'classify', not 'rerank'"):
         client.rerank("q", ["d"], model="tiny_bert_classify")

@@ -1,5 +1,8 @@
-"""classify / rerank / embed(dimensions) in the client, against a fake transport (no server)."""
+"""classify and rerank in the client (sync and async), against a fake transport: no server."""
 
+from __future__ import annotations
+
+import asyncio
 import json
 from typing import Any
 
@@ -7,133 +10,186 @@ import numpy as np
 import pytest
 
 from encoder_triton import contract
-from encoder_triton.client import Classification, EncoderClient, InvalidInputError, ModelInfo, RerankResult
-from encoder_triton.client._results import classification_from, rerank_from
+from encoder_triton.client import (
+    AsyncEncoderClient,
+    Classification,
+    EncoderClient,
+    EncoderError,
+    InvalidInputError,
+    ModelInfo,
+    RerankResult,
+)
 
 
-def _config(task: str, **params: str) -> dict[str, Any]:
+def _config(name: str, task: str, max_batch_size: int = 3, **params: str) -> dict[str, Any]:
     values = {contract.Param.TASK: task, **params}
-    return {"parameters": {k: {"string_value": v} for k, v in values.items()}}
+    return {
+        "name": name,
+        "max_batch_size": max_batch_size,
+        "parameters": {k: {"string_value": v} for k, v in values.items()},
+    }
+
+
+CONFIGS = {
+    "topics": _config(
+        "topics",
+        "classify",
+        **{contract.Param.LABELS: json.dumps(["business", "sport", "tech"]), contract.Param.ACTIVATION: "softmax"},
+    ),
+    "toxicity": _config(
+        "toxicity",
+        "classify",
+        **{contract.Param.LABELS: json.dumps(["toxic", "insult"]), contract.Param.ACTIVATION: "sigmoid"},
+    ),
+    "reranker": _config("reranker", "rerank"),
+}
 
 
 class FakeTransport:
-    """Answers like the ensembles would; records what was sent."""
-
-    CONFIGS = {
-        "topics": _config(
-            "classify",
-            **{contract.Param.LABELS: json.dumps(["business", "sport", "tech"]), contract.Param.ACTIVATION: "softmax"},
-        ),
-        "toxicity": _config(
-            "classify",
-            **{contract.Param.LABELS: json.dumps(["toxic", "insult"]), contract.Param.ACTIVATION: "sigmoid"},
-        ),
-        "reranker": _config("rerank"),
-        "embedder": _config("embed", **{contract.Param.NORMALIZED: "true", contract.Param.DIMENSION: "4"}),
-    }
+    """Answers like the ensembles would: text "tN" scores N; records every request."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, np.ndarray]]] = []
+        self.requests: list[dict[str, np.ndarray]] = []
         self.config_calls = 0
 
     def model_config(self, model: str) -> dict[str, Any]:
         self.config_calls += 1
-        return self.CONFIGS[model]
+        return CONFIGS[model]
+
+    def model_names(self) -> list[str]:
+        return list(CONFIGS)
+
+    def is_ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
 
     def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        self.sent.append((model, inputs))
-        rows = len(inputs[contract.TEXT])
+        self.requests.append(inputs)
+        values = np.array([[float(bytes(r[0])[1:])] for r in inputs[contract.TEXT]], dtype=np.float32)
         if model == "reranker":
-            raw = np.arange(rows, dtype=np.float32).reshape(rows, 1) * np.float32([1, -1][rows % 2])
-            return {contract.RAW_SCORE: raw, contract.SCORE: 1 / (1 + np.exp(-raw))}
-        if model == "embedder":
-            vectors = np.full((rows, 4), 0.5, dtype=np.float32)
-            return {contract.EMBEDDING: vectors}
-        width = len(json.loads(self._labels(model)))
-        logits = np.tile(np.array([[0.0, 2.0, 1.0]], dtype=np.float32), (rows, 1))[:, :width]
+            return {contract.RAW_SCORE: values - 2, contract.SCORE: 1 / (1 + np.exp(-(values - 2)))}
+        width = len(json.loads(CONFIGS[model]["parameters"][contract.Param.LABELS]["string_value"]))
+        logits = np.concatenate([values * (j - 1) for j in range(width)], axis=1)
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        return {contract.LOGITS: logits, contract.PROBABILITIES: probabilities}
+        return {contract.LOGITS: logits, contract.PROBABILITIES: probabilities.astype(np.float32)}
 
-    def _labels(self, model: str) -> str:
-        return self.CONFIGS[model]["parameters"][contract.Param.LABELS]["string_value"]
+    def infer_many(
+        self, model: str, requests: list[dict[str, np.ndarray]], outputs: list[str], max_concurrency: int
+    ) -> list[Any]:
+        results: list[Any] = []
+        for inputs in requests:
+            try:
+                results.append(self.infer(model, inputs, outputs))
+            except EncoderError as exc:
+                results.append(exc)
+        return results
 
 
-@pytest.fixture
-def client() -> Any:
-    client = EncoderClient.__new__(EncoderClient)
-    client._transport = FakeTransport()  # type: ignore[assignment]
-    client._models = {}
-    return client
+class AsyncFakeTransport:
+    def __init__(self) -> None:
+        self.sync = FakeTransport()
+
+    async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        return self.sync.infer(model, inputs, outputs)
+
+    async def model_config(self, model: str) -> dict[str, Any]:
+        return self.sync.model_config(model)
+
+    async def model_names(self) -> list[str]:
+        return self.sync.model_names()
+
+    async def is_ready(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
 
 
-def test_classify_reads_labels_from_the_served_config(client: Any) -> None:
-    result = client.classify(["a", "b"], model="topics", top_k=2)
-    assert isinstance(result, Classification)
+TEXTS = ["t1", "t4", "t0", "t3", "t2"]  # more than max_batch_size (3): split in two requests
+
+
+def test_classify_reads_labels_from_the_served_config_and_splits_big_inputs() -> None:
+    transport = FakeTransport()
+    with EncoderClient(transport=transport) as client:
+        result = client.classify(TEXTS, model="topics", top_k=2)
+        client.classify("t1", model="topics")
+    assert isinstance(result, Classification) and len(result) == 5
+    assert [len(r[contract.TEXT]) for r in transport.requests[:2]] == [3, 2]
     assert result.label_names == ("business", "sport", "tech")
-    assert result.labels == ["sport", "sport"]
-    assert result.top_labels == (("sport", "tech"), ("sport", "tech"))
-    assert result.top_scores.shape == (2, 2) and not result.multi_label
-    client.classify("c", model="topics")
-    assert client._transport.config_calls == 1, "model info is read once per model"
+    assert result.labels == ["tech", "tech", "business", "tech", "tech"]  # t0: all logits 0, ties keep order
+    assert result.top_labels[0] == ("tech", "sport") and result.top_scores.shape == (5, 2)
+    assert not result.multi_label and result.model == "topics"
+    assert transport.config_calls == 1, "model info is read once per model"
 
 
-def test_multi_label_models_say_so(client: Any) -> None:
-    assert client.classify(["a"], model="toxicity").multi_label
+def test_multi_label_models_say_so() -> None:
+    with EncoderClient(transport=FakeTransport()) as client:
+        assert client.classify(["t1"], model="toxicity").multi_label
+        assert client.model_info("toxicity") == ModelInfo(
+            name="toxicity", task="classify", max_batch_size=3, labels=("toxic", "insult"), activation="sigmoid"
+        )
 
 
-def test_rerank_sends_one_query_row_per_document_and_ranks_best_first(client: Any) -> None:
-    documents = ["d0", "d1", "d2", "d3"]
-    result = client.rerank("the query", documents, model="reranker", top_k=3, return_documents=True)
+def test_rerank_sends_one_query_row_per_document_and_ranks_best_first() -> None:
+    transport = FakeTransport()
+    with EncoderClient(transport=transport) as client:
+        result = client.rerank("the query", TEXTS, model="reranker", top_k=3, return_documents=True)
+        unranked = client.rerank("the query", TEXTS, model="reranker")
     assert isinstance(result, RerankResult)
-    _, sent = client._transport.sent[-1]
-    assert sent[contract.QUERY].shape == sent[contract.TEXT].shape == (4, 1)
-    assert set(sent[contract.QUERY].ravel()) == {b"the query"}
-    assert result.indices.tolist() == [3, 2, 1] and result.documents == ("d3", "d2", "d1")
+    for request in transport.requests[:2]:
+        assert request[contract.QUERY].shape == request[contract.TEXT].shape
+        assert set(request[contract.QUERY].ravel()) == {b"the query"}
+    assert result.indices.tolist() == [1, 3, 4] and result.documents == ("t4", "t3", "t2")
+    np.testing.assert_allclose(result.raw_scores, [2.0, 1.0, 0.0])
     assert np.all(np.diff(result.scores) <= 0)
-    assert client.rerank("q", documents, model="reranker").documents is None
+    assert unranked.documents is None and len(unranked) == 5
 
 
-def test_task_methods_check_the_models_task(client: Any) -> None:
-    with pytest.raises(InvalidInputError, match="serves rerank, not classify: call client.rerank"):
-        client.classify(["a"], model="reranker")
-    with pytest.raises(InvalidInputError, match="serves classify, not rerank"):
-        client.rerank("q", ["d"], model="topics")
+def test_task_methods_check_the_models_task() -> None:
+    with EncoderClient(transport=FakeTransport()) as client:
+        with pytest.raises(InvalidInputError, match=r"serves task 'rerank', not 'classify': call rerank\(\)"):
+            client.classify(["t1"], model="reranker")
+        with pytest.raises(InvalidInputError, match="serves task 'classify', not 'rerank'"):
+            client.rerank("q", ["t1"], model="topics")
 
 
-def test_rerank_validates_its_arguments_locally(client: Any) -> None:
-    with pytest.raises(InvalidInputError, match="documents is empty"):
-        client.rerank("q", [], model="reranker")
-    with pytest.raises(InvalidInputError, match="not one string"):
-        client.rerank("q", "a document", model="reranker")
-    with pytest.raises(InvalidInputError, match="query must be a string"):
-        client.rerank(["q"], ["d"], model="reranker")
-    with pytest.raises(InvalidInputError, match="top_k must be a positive integer"):
-        client.rerank("q", ["d"], model="reranker", top_k=0)
-    assert client._transport.sent == []
+def test_rerank_and_classify_validate_their_arguments_before_any_request() -> None:
+    transport = FakeTransport()
+    with EncoderClient(transport=transport) as client:
+        with pytest.raises(InvalidInputError, match="documents is empty"):
+            client.rerank("q", [], model="reranker")
+        with pytest.raises(InvalidInputError, match="not one string"):
+            client.rerank("q", "t1", model="reranker")
+        with pytest.raises(InvalidInputError, match="query must be a string"):
+            client.rerank(["q"], ["t1"], model="reranker")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="top_k must be a positive integer"):
+            client.rerank("q", ["t1"], model="reranker", top_k=0)
+        with pytest.raises(InvalidInputError, match="top_k must be a positive integer"):
+            client.classify(["t1"], model="topics", top_k=-1)
+    assert transport.requests == []
 
 
-def test_embed_dimensions_truncates_and_renormalises(client: Any) -> None:
-    full = client.embed(["a"], model="embedder")
-    assert full.shape == (1, 4)
-    short = client.embed(["a"], model="embedder", dimensions=2)
-    assert short.shape == (1, 2)
-    np.testing.assert_allclose(np.linalg.norm(short, axis=1), 1.0, rtol=1e-6)
-    with pytest.raises(InvalidInputError, match="dimensions must be between 1 and 4"):
-        client.embed(["a"], model="embedder", dimensions=5)
+def test_async_classify_and_rerank_match_the_sync_ones() -> None:
+    async def main() -> tuple[Classification, RerankResult]:
+        async with AsyncEncoderClient(transport=AsyncFakeTransport()) as client:
+            classes = await client.classify(TEXTS, model="topics", top_k=3)
+            ranked = await client.rerank("q", TEXTS, model="reranker", return_documents=True)
+            return classes, ranked
+
+    classes, ranked = asyncio.run(main())
+    with EncoderClient(transport=FakeTransport()) as client:
+        expected_classes = client.classify(TEXTS, model="topics", top_k=3)
+        expected_ranked = client.rerank("q", TEXTS, model="reranker", return_documents=True)
+    assert classes.top_labels == expected_classes.top_labels
+    np.testing.assert_array_equal(classes.probabilities, expected_classes.probabilities)
+    assert ranked.indices.tolist() == expected_ranked.indices.tolist()
+    assert ranked.documents == expected_ranked.documents
 
 
-def test_results_are_frozen_and_top_k_is_clamped() -> None:
-    result = classification_from(np.zeros((1, 2)), np.array([[0.4, 0.6]]), ("a", "b"), top_k=10)
-    assert result.top_labels == (("b", "a"),)
+def test_results_are_frozen() -> None:
+    with EncoderClient(transport=FakeTransport()) as client:
+        result = client.classify(["t1"], model="topics")
     with pytest.raises(AttributeError):
         result.logits = np.zeros(1)  # type: ignore[misc]
-    ties = rerank_from(np.full((3, 1), 0.5), np.zeros((3, 1)), None)
-    assert ties.indices.tolist() == [0, 1, 2], "ties keep the documents' order"
-
-
-def test_model_info_parses_what_the_exporter_writes() -> None:
-    info = ModelInfo.from_config("m", FakeTransport.CONFIGS["toxicity"])
-    assert info.task is contract.Task.CLASSIFY and info.labels == ("toxic", "insult") and info.multi_label
-    assert ModelInfo.from_config("old", {}).task is contract.Task.EMBED  # exports before tasks existed
-    with pytest.raises(InvalidInputError, match="upgrade"):
-        ModelInfo.from_config("future", _config("summarize"))

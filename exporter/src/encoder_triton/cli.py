@@ -154,6 +154,11 @@ def serve(
     rate_limit: Annotated[
         bool, typer.Option(help="Schedule executions by the rate-limiter resources models declare.")
     ] = False,
+    with_gateway: Annotated[
+        bool, typer.Option("--gateway", help="Also serve the OpenAI/Cohere-style HTTP gateway.")
+    ] = False,
+    gateway_port: Annotated[int, typer.Option(help="Port of the gateway (with --gateway).")] = 8080,
+    api_key: Annotated[list[str] | None, typer.Option(help="Gateway bearer key (repeat for several).")] = None,
 ) -> None:
     """Serve REPO on the embedded Triton (from the nvidia-pytriton wheel) until Ctrl-C.
 
@@ -197,6 +202,10 @@ def serve(
         typer.echo(f"  gRPC     {endpoints.grpc}")
         typer.echo(f"  metrics  {endpoints.metrics}")
         typer.echo("Ctrl-C stops it.")
+        if with_gateway:
+            # uvicorn owns the signals while it runs; Triton is stopped when it returns.
+            _run_gateway(endpoints.grpc, "grpc", host, gateway_port, _api_keys(api_key, None))
+            return
         code = server.wait()
         raise _fail(f"tritonserver exited unexpectedly with code {code}:\n{server.log_tail(20)}")
     except KeyboardInterrupt:
@@ -235,6 +244,43 @@ def describe_models(ensembles: list[Any], states: dict[str, dict[str, str]]) -> 
     return lines
 
 
+def _api_keys(keys: list[str] | None, keys_file: Path | None) -> frozenset[str]:
+    found = set(keys or ())
+    if keys_file is not None:
+        found |= {
+            line.strip() for line in keys_file.read_text().splitlines() if line.strip() and not line.startswith("#")
+        }
+    return frozenset(found)
+
+
+def _run_gateway(triton_url: str, protocol: str, host: str, port: int, api_keys: frozenset[str]) -> None:
+    import uvicorn
+
+    from encoder_triton.gateway.app import GatewaySettings, create_app
+
+    if not api_keys and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: the gateway listens on {host} without API keys (--api-key)", fg="yellow", err=True)
+    app = create_app(GatewaySettings(triton_url=triton_url, protocol=protocol, api_keys=api_keys))
+    typer.echo(f"Gateway on http://{host}:{port} (OpenAPI docs at /docs) -> Triton {protocol} {triton_url}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def gateway(
+    triton: Annotated[str, typer.Option(help="Triton host:port (gRPC 8001 by default).")] = "127.0.0.1:8001",
+    protocol: Annotated[str, typer.Option(help="How the gateway talks to Triton: grpc or http.")] = "grpc",
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it private.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the gateway.")] = 8080,
+    api_key: Annotated[list[str] | None, typer.Option(help="Accepted bearer key (repeat for several).")] = None,
+    api_keys_file: Annotated[Path | None, typer.Option(help="File with one accepted key per line.")] = None,
+) -> None:
+    """Serve OpenAI /v1/embeddings, Cohere/Jina /rerank and /classify in front of a running Triton.
+
+    Example: encoder-triton gateway --triton 127.0.0.1:8001 --port 8080 --api-key "$KEY"
+    """
+    _run_gateway(triton, protocol, host, port, _api_keys(api_key, api_keys_file))
+
+
 @app.command()
 def embed(
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
@@ -252,7 +298,7 @@ def embed(
 
     try:
         with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
-            vectors = client.embed(texts, model=model)
+            vectors = client.embed(texts, model=model).vectors
     except EncoderError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} from {model} at {url}")
