@@ -162,3 +162,70 @@ def test_fuzzing_the_openapi_spec_finds_no_server_errors(gateway: Any) -> None:
     assert failures == []
     assert len(statuses) >= 3 * len(operations), "schemathesis generated too few requests"
     assert 200 in statuses and any(400 <= s < 500 for s in statuses)
+
+
+@pytest.fixture(scope="module")
+def tasks_gateway(minilm_tasks_server: Any, start_gateway: Callable[..., Any]) -> Any:
+    return start_gateway(triton_url=minilm_tasks_server.endpoints.grpc)
+
+
+@pytest.mark.parametrize("path", ["/rerank", "/v1/rerank"])
+def test_cohere_style_rerank_returns_documents_in_the_clients_order(
+    tasks_gateway: Any, minilm_tasks_server: Any, path: str
+) -> None:
+    query = "Who won the football match?"
+    documents = [
+        "The stock market fell sharply.",
+        "The home team won the football match 2-1.",
+        "A recipe for bread.",
+        "Election results were announced.",
+    ]
+    body = {"model": "reranker", "query": query, "documents": documents, "top_n": 3, "return_documents": True}
+    response = requests.post(tasks_gateway.url + path, json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    with EncoderClient(minilm_tasks_server.endpoints.grpc) as client:
+        expected = client.rerank(query, documents, model="reranker", top_k=3)
+    assert [r["index"] for r in results] == expected.indices.tolist()
+    np.testing.assert_allclose([r["relevance_score"] for r in results], expected.scores, atol=1e-5)
+    assert [r["document"]["text"] for r in results] == [documents[i] for i in expected.indices]
+    scores = [r["relevance_score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_jina_style_documents_objects_are_accepted(tasks_gateway: Any) -> None:
+    body = {"model": "reranker", "query": "q", "documents": [{"text": "a"}, {"text": "b"}]}
+    response = requests.post(tasks_gateway.url + "/v1/rerank", json=body, timeout=60)
+    assert response.status_code == 200
+    assert sorted(r["index"] for r in response.json()["results"]) == [0, 1]
+    assert response.json()["results"][0].get("document") is None
+
+
+def test_classify_returns_the_clients_labels(tasks_gateway: Any, minilm_tasks_server: Any) -> None:
+    texts = ["The central bank raised interest rates again.", "The striker scored twice in the final."]
+    response = requests.post(tasks_gateway.url + "/classify", json={"model": "bbc_news", "input": texts, "top_k": 2})
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    with EncoderClient(minilm_tasks_server.endpoints.grpc) as client:
+        expected = client.classify(texts, model="bbc_news", top_k=2)
+    assert [[p["label"] for p in d["predictions"]] for d in data] == [list(t) for t in expected.top_labels]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/rerank", {"model": "reranker", "query": "q", "documents": []}, 400, "documents is empty"),
+        ("/rerank", {"model": "reranker", "documents": ["a"]}, 422, "query"),
+        ("/rerank", {"model": "reranker", "query": "q", "documents": [""]}, 400, "document 0 is empty"),
+        ("/rerank", {"model": "nope", "query": "q", "documents": ["a"]}, 404, "'nope' is not loaded"),
+        ("/rerank", {"model": "bbc_news", "query": "q", "documents": ["a"]}, 400, "serves task 'classify'"),
+        ("/classify", {"model": "bbc_news", "input": [""]}, 400, "text 0 is empty"),
+        ("/classify", {"model": "bbc_news", "input": ["x"] * 2049}, 413, "over the limit"),
+    ],
+)
+def test_rerank_and_classify_errors_in_their_own_shape(
+    tasks_gateway: Any, path: str, body: dict[str, Any], status: int, message: str
+) -> None:
+    response = requests.post(tasks_gateway.url + path, json=body, timeout=60)
+    assert response.status_code == status, response.text
+    assert message in response.json()["message"]

@@ -153,6 +153,60 @@ def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = No
             data=data, model=body.model, usage=schemas.Usage(prompt_tokens=tokens, total_tokens=tokens)
         )
 
+    async def rerank(body: schemas.RerankRequest) -> schemas.RerankResponse:
+        documents = body.document_texts()
+        if not documents:
+            raise InvalidInputError("documents is empty: send at least one document")
+        check_size([body.query, *documents])
+        texts_total.labels("/rerank").inc(len(documents))
+        result = await state["client"].rerank(
+            body.query, documents, model=body.model, top_k=body.top_n, return_documents=body.return_documents
+        )
+        results = [
+            schemas.RerankResult(
+                index=int(index),
+                relevance_score=float(score),
+                document=schemas.RerankDocument(text=documents[int(index)]) if body.return_documents else None,
+            )
+            for index, score in zip(result.indices, result.scores, strict=True)
+        ]
+        return schemas.RerankResponse(model=body.model, results=results, usage=schemas.Usage())
+
+    rerank_responses: dict[int | str, dict[str, Any]] = {code: {"description": "error"} for code in (400, 404, 413)}
+    for path in ("/rerank", "/v1/rerank"):
+        app.post(
+            path,
+            response_model=schemas.RerankResponse,
+            dependencies=[Depends(authorize)],
+            responses=rerank_responses,
+            summary="Rerank documents for a query (Cohere/Jina-compatible)",
+        )(rerank)
+
+    @app.post(
+        "/classify",
+        response_model=schemas.ClassifyResponse,
+        dependencies=[Depends(authorize)],
+        summary="Classify texts (labels from the model's id2label)",
+    )
+    async def classify(body: schemas.ClassifyRequest) -> schemas.ClassifyResponse:
+        texts = body.texts()
+        if not texts:
+            raise InvalidInputError("input is empty: send at least one text")
+        check_size(texts)
+        texts_total.labels("/classify").inc(len(texts))
+        result = await state["client"].classify(texts, model=body.model, top_k=body.top_k)
+        data = [
+            schemas.Classification(
+                index=i,
+                predictions=[
+                    schemas.LabelScore(label=label, score=float(score))
+                    for label, score in zip(result.top_labels[i], result.top_scores[i], strict=True)
+                ],
+            )
+            for i in range(len(result))
+        ]
+        return schemas.ClassifyResponse(model=body.model, data=data, usage=schemas.Usage())
+
     @app.get("/v1/models", response_model=schemas.ModelList, dependencies=[Depends(authorize)])
     async def models() -> schemas.ModelList:
         infos = await state["client"].models()
