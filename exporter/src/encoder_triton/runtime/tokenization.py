@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.runtime.shape_buckets import bucket_for
 from encoder_triton.runtime.texts import raise_for_problems
 
 
@@ -91,6 +92,7 @@ class TextTokenizer:
         pad_id: int,
         with_token_type_ids: bool = True,
         truncate: bool = True,
+        length_buckets: Sequence[int] = (),
     ) -> None:
         tokenizer.no_padding()
         if truncate:
@@ -102,6 +104,9 @@ class TextTokenizer:
         self.pad_id = pad_id
         self.with_token_type_ids = with_token_type_ids
         self.truncate = truncate
+        # Native backends take no ragged inputs: padding up to a bucket lets the dynamic
+        # batcher merge requests of different lengths (see shape_buckets).
+        self.length_buckets = tuple(length_buckets)
 
     @classmethod
     def from_file(
@@ -112,6 +117,7 @@ class TextTokenizer:
         pad_id: int,
         with_token_type_ids: bool = True,
         truncate: bool = True,
+        length_buckets: Sequence[int] = (),
     ) -> TextTokenizer:
         from tokenizers import Tokenizer
 
@@ -121,6 +127,7 @@ class TextTokenizer:
             pad_id=pad_id,
             with_token_type_ids=with_token_type_ids,
             truncate=truncate,
+            length_buckets=length_buckets,
         )
 
     def encode(self, texts: Sequence[str]) -> TokenBatch:
@@ -139,6 +146,8 @@ class TextTokenizer:
                 ]
             )
         width = max((len(e.ids) for e in encodings), default=0)
+        if self.length_buckets:
+            width = bucket_for(width, self.length_buckets)
         rows = len(encodings)
         ids = np.full((rows, width), self.pad_id, dtype=np.int64)
         mask = np.zeros((rows, width), dtype=np.int64)
