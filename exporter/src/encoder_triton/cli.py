@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import enum
 import signal
 import sys
 import time
@@ -18,6 +19,9 @@ from typing import Annotated, Any
 
 import typer
 
+from encoder_triton.contract import Precision
+from encoder_triton.exporter.execution import Backend, Device, EngineFormat, Optimize
+
 app = typer.Typer(
     help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
     no_args_is_help=True,
@@ -26,6 +30,13 @@ app = typer.Typer(
 )
 
 RepoOption = Annotated[Path, typer.Option("--repo", help="Triton model repository folder.")]
+
+
+class Int8Calibration(str, enum.Enum):
+    """How int8 activations get their ranges (see exporter/quantize.py)."""
+
+    DYNAMIC = "dynamic"
+    STATIC = "static"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -64,16 +75,60 @@ def export(
     truncate: Annotated[
         bool, typer.Option(help="Truncate texts over --max-length tokens (--no-truncate: reject them).")
     ] = True,
+    # -- precision and engines: see exporter/engines.py --
+    precision: Annotated[
+        Precision, typer.Option(help="Served precision: fp32, int8 (CPU) or fp16 (GPU); gated against PyTorch.")
+    ] = Precision.FP32,
+    engine_format: Annotated[
+        EngineFormat, typer.Option("--format", help="onnx, or a tensorrt engine (needs a GPU and TensorRT 10).")
+    ] = EngineFormat.ONNX,
+    optimize: Annotated[
+        Optimize, typer.Option(help="ONNX Runtime transformer fusions offline; auto: for int8 and fp16.")
+    ] = Optimize.AUTO,
+    backend: Annotated[
+        Backend, typer.Option(help="python (portable), or native: Triton's onnxruntime / tensorrt_plan backend.")
+    ] = Backend.PYTHON,
+    device: Annotated[
+        Device | None, typer.Option(help="Encoder instance kind (default: gpu for fp16 and tensorrt, else cpu).")
+    ] = None,
+    gpu_providers: Annotated[
+        str, typer.Option(help="ONNX Runtime providers of GPU instances, best first: cuda or tensorrt,cuda.")
+    ] = "cuda",
+    accept_degraded: Annotated[
+        bool, typer.Option(help="Export even below the precision's fidelity bounds (recorded in the report).")
+    ] = False,
+    int8_calibration: Annotated[
+        Int8Calibration,
+        typer.Option(help="int8: dynamic per-channel, or static QDQ with MinMax ranges from the calibration texts."),
+    ] = Int8Calibration.DYNAMIC,
+    calibration_texts: Annotated[
+        Path | None, typer.Option(help="Real texts, one per line, for int8 calibration (default: built-in set).")
+    ] = None,
+    int8_headroom: Annotated[
+        float, typer.Option(help="int8: share of the gate's allowed mean error the calibration texts may use.")
+    ] = 0.5,
+    engine_cache: Annotated[
+        Path | None, typer.Option(help="TensorRT engine cache (default: $ENCODER_TRITON_CACHE/tensorrt).")
+    ] = None,
 ) -> None:
     """Export MODEL to ONNX, validate it against PyTorch and write a Triton ensemble into REPO.
 
+    Every export also gates the served artefact (its precision and engine) against PyTorch
+    and writes export_report.json beside it.
+
     Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
+
+    Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm_int8 --precision int8
     """
     from rich.console import Console
 
+    from encoder_triton.exporter.calibration_texts import load_calibration_texts
+    from encoder_triton.exporter.engines import EngineOptions
     from encoder_triton.exporter.errors import ExportError
     from encoder_triton.exporter.export import export_model
+    from encoder_triton.exporter.quantize import Int8Options
     from encoder_triton.exporter.repository import ServingOptions
+    from encoder_triton.runtime.providers import parse_preference
 
     console = Console(stderr=True)
 
@@ -100,16 +155,28 @@ def export(
             max_chars=max_chars,
             truncate=truncate,
         )
-        result = export_model(model, repo=repo, name=name, max_length=max_length, options=options, progress=progress)
+        engine = EngineOptions(
+            precision=precision,
+            format=engine_format,
+            optimize=optimize,
+            backend=backend,
+            device=device,
+            gpu_providers=parse_preference(gpu_providers),
+            accept_degraded=accept_degraded,
+            int8=Int8Options(mode=int8_calibration.value, headroom=int8_headroom),
+            calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
+            tensorrt_cache_dir=engine_cache,
+        )
+        result = export_model(
+            model, repo=repo, name=name, max_length=max_length, options=options, progress=progress, engine=engine
+        )
     except (ExportError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    fidelity = result.fidelity
-    console.print(
-        f"Exported [bold]{result.name}[/bold]: min cosine to PyTorch {fidelity.min_cosine:.6f} "
-        f"over {fidelity.texts} texts, in {sum(result.timings_s.values()):.1f} s"
-    )
+    console.print(f"Exported [bold]{result.name}[/bold] in {sum(result.timings_s.values()):.1f} s")
+    if result.gate is not None:
+        console.print(f"  {result.gate.summary()}")
     for folder in result.model_dirs:
         console.print(f"  {folder}")
 
