@@ -15,7 +15,7 @@ matter depends on the task, and how close they must be depends on the precision:
     int8       0.98        0.99         0.99             0.99      -
 
 A task plugs in with `register_task_metrics` (a function from reference and candidate arrays to
-named numbers); thresholds that name a metric the task does not produce are ignored. Below a
+named numbers, and which of them its bounds apply to); the rest are reported, not gated. Below a
 threshold the export fails with every number unless the user accepts a degraded model, which
 is then recorded in the report.
 
@@ -63,14 +63,15 @@ DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
 _UPPER_BOUNDS = {"max_abs_error"}
 
 TaskMetrics = Callable[[np.ndarray, np.ndarray], dict[str, Any]]
-_TASK_METRICS: dict[str, TaskMetrics] = {}
+_TASK_METRICS: dict[str, tuple[TaskMetrics, tuple[str, ...]]] = {}
 
 
-def register_task_metrics(task: str) -> Callable[[TaskMetrics], TaskMetrics]:
-    """Decorator: `fn(reference, candidate) -> {metric: float, "per_text_cosine": array?}`."""
+def register_task_metrics(task: str, gated: Sequence[str]) -> Callable[[TaskMetrics], TaskMetrics]:
+    """Decorator: `fn(reference, candidate) -> {metric: float, "per_text_cosine": array?}`;
+    `gated` names the metrics the precision's bounds apply to."""
 
     def register(fn: TaskMetrics) -> TaskMetrics:
-        _TASK_METRICS[task] = fn
+        _TASK_METRICS[task] = (fn, tuple(gated))
         return fn
 
     return register
@@ -117,7 +118,7 @@ def _errors(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
     return {"max_abs_error": float(np.max(diff)), "mean_abs_error": float(np.mean(diff))}
 
 
-@register_task_metrics("embed")
+@register_task_metrics("embed", gated=("min_cosine", "mean_cosine"))
 def embedding_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     cos = cosine_rows(reference, candidate)
     return {
@@ -128,7 +129,7 @@ def embedding_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str,
     }
 
 
-@register_task_metrics("classify")
+@register_task_metrics("classify", gated=("label_agreement", "min_cosine", "max_abs_error"))
 def classification_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     """Probabilities (or logits) [n, labels]: does the top label stay, and how far do they move."""
     agree = np.argmax(reference, axis=1) == np.argmax(candidate, axis=1)
@@ -142,7 +143,7 @@ def classification_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict
     }
 
 
-@register_task_metrics("rerank")
+@register_task_metrics("rerank", gated=("spearman", "max_abs_error"))
 def rerank_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     """Scores [n] of query-document pairs: is the ranking the same."""
     return {"spearman": spearman(reference, candidate), **_errors(reference, candidate)}
@@ -219,12 +220,12 @@ def evaluate(
             failures=[f"output shape {np.shape(candidate)} differs from the reference's {np.shape(reference)}"],
             runner=list(runner),
         )
-    measured = _TASK_METRICS[task](reference, candidate)
+    metrics_of, gated = _TASK_METRICS[task]
+    measured = metrics_of(reference, candidate)
     per_text = measured.pop("per_text_cosine", None)
+    applicable = {k: v for k, v in bounds.to_dict().items() if k in gated and k in measured}
     failures = []
-    for name, bound in bounds.to_dict().items():
-        if name not in measured:
-            continue
+    for name, bound in applicable.items():
         value = measured[name]
         upper = name in _UPPER_BOUNDS
         ok = value <= bound if upper else value >= bound  # NaN fails both ways
@@ -238,7 +239,7 @@ def evaluate(
         precision=precision,
         texts=len(texts),
         metrics={k: float(v) for k, v in measured.items()},
-        thresholds={k: v for k, v in bounds.to_dict().items() if k in measured},
+        thresholds=applicable,
         failures=failures,
         runner=list(runner),
     )
