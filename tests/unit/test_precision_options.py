@@ -70,8 +70,22 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(
         cli.app,
         [
-            "export", "some/model", "--precision", "int8", "--optimize", "none", "--int8-calibration", "static",
-            "--calibration-texts", str(texts), "--int8-headroom", "0.8", "--accept-degraded", "--backend", "native",
+            "export",
+            "some/model",
+            "--precision",
+            "int8",
+            "--optimize",
+            "none",
+            "--int8-calibration",
+            "static",
+            "--calibration-texts",
+            str(texts),
+            "--int8-headroom",
+            "0.8",
+            "--no-int8-search",
+            "--accept-degraded",
+            "--backend",
+            "native",
         ],
     )
     assert result.exit_code == 1
@@ -79,6 +93,7 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
     engine = seen["engine"]
     assert (engine.precision.value, engine.optimize.value, engine.backend.value) == ("int8", "none", "native")
     assert engine.int8.mode == "static" and engine.int8.headroom == 0.8 and engine.accept_degraded
+    assert not engine.int8.search
     assert engine.calibration_texts == tuple(f"text {i}" for i in range(8))
 
 

@@ -107,6 +107,10 @@ def export(
     int8_headroom: Annotated[
         float, typer.Option(help="int8: share of the gate's allowed mean error the calibration texts may use.")
     ] = 0.5,
+    int8_search: Annotated[
+        bool,
+        typer.Option(help="int8: keep the measured most sensitive nodes in fp32 (--no-int8-search: quantise all)."),
+    ] = True,
     engine_cache: Annotated[
         Path | None, typer.Option(help="TensorRT engine cache (default: $ENCODER_TRITON_CACHE/tensorrt).")
     ] = None,
@@ -163,7 +167,7 @@ def export(
             device=device,
             gpu_providers=parse_preference(gpu_providers),
             accept_degraded=accept_degraded,
-            int8=Int8Options(mode=int8_calibration.value, headroom=int8_headroom),
+            int8=Int8Options(mode=int8_calibration.value, headroom=int8_headroom, search=int8_search),
             calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
             tensorrt_cache_dir=engine_cache,
         )

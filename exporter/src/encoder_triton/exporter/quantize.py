@@ -61,8 +61,10 @@ _WEIGHT_INPUT = {"MatMul": 1, "Attention": 1, "EmbedLayerNormalization": 2, "Gat
 class Int8Options:
     mode: str = "dynamic"  # or "static" (QDQ, MinMax-calibrated)
     per_channel: bool = True
-    #: Fraction of the gate's allowed error the calibration texts may use (0.5: half).
+    #: Fraction of the gate's allowed mean error the calibration texts may use (0.5: half).
     headroom: float = 0.5
+    #: False: quantise every candidate (fastest) and leave the verdict to the gate alone.
+    search: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("dynamic", "static"):
@@ -185,6 +187,7 @@ class Int8Result:
     quantized_nodes: int
     kept_fp32: tuple[KeptNode, ...] = ()
     trials: int = 0
+    search: bool = True
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +209,7 @@ class Int8Result:
                 for k in self.kept_fp32
             ],
             "search_trials": self.trials,
+            "search": self.search,
         }
 
 
@@ -271,7 +275,11 @@ def quantize_int8(
         def measure_alone(node: str) -> np.ndarray:
             return run(quantize(work / "alone.onnx", excluded=(), only=(node,)))
 
-        search = choose_fp32_nodes([n for n, _ in nodes], measure, measure_alone, target)
+        if options.search:
+            search = choose_fp32_nodes([n for n, _ in nodes], measure, measure_alone, target)
+        else:
+            everything = Agreement.of(measure(()))
+            search = SearchResult((), everything, everything, {}, 1)
         quantize(dst, excluded=search.excluded, only=None)
 
     kept = tuple(
@@ -284,7 +292,7 @@ def quantize_int8(
         for name in search.excluded
     )
     notes = []
-    if not search.final.meets(target):
+    if options.search and not search.final.meets(target):
         notes.append(
             f"int8 search: even with {len(kept)} of {len(nodes)} nodes in fp32 the calibration texts reach "
             f"min cosine {search.final.min_cosine:.4f} / mean {search.final.mean_cosine:.4f}, short of the "
@@ -301,6 +309,7 @@ def quantize_int8(
         quantized_nodes=len(nodes) - len(kept),
         kept_fp32=kept,
         trials=search.trials,
+        search=options.search,
         notes=notes,
     )
 
