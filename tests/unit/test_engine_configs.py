@@ -99,8 +99,9 @@ def test_native_tensorrt_plan() -> None:
     execution = EncoderExecution(
         file="model.plan", engine=Engine.TENSORRT, backend=Backend.NATIVE, device=Device.GPU, length_buckets=BUCKETS
     )
-    _, tokenizer, encoder = _configs(execution)
+    _, tokenizer, encoder = _configs(execution, ServingOptions(rate_limiter_resources=(("gpu", 1),)))
     assert encoder.platform == "tensorrt_plan" and not encoder.backend
+    assert encoder.instance_group[0].rate_limiter.resources[0].name == "gpu"
     assert encoder.default_model_filename == "model.plan"
     assert encoder.instance_group[0].kind == encoder.instance_group[0].KIND_GPU
     from tritonclient.grpc import model_config_pb2

@@ -38,10 +38,13 @@ def native_encoder_config(
     instances: int,
     batching: DynamicBatching,
     warmups: tuple[Warmup, ...] = (),
+    rate_limiter_resources: tuple[tuple[str, int], ...] = (),
 ) -> ModelConfig:
     """The encoder's config for Triton's native backend matching `execution.engine`."""
     plain_inputs = tuple(Tensor(t.name, t.dtype, t.dims) for t in inputs)  # native: no ragged batches
-    group = (InstanceGroup(count=instances, kind=execution.instance_kind),)
+    group = (
+        InstanceGroup(count=instances, kind=execution.instance_kind, rate_limiter_resources=rate_limiter_resources),
+    )
     if execution.engine is Engine.TENSORRT:
         return ModelConfig(
             name=name,

@@ -199,6 +199,7 @@ def repository_configs(
             instances=options.instances,
             batching=batching,
             warmups=encoder_warmups,
+            rate_limiter_resources=options.rate_limiter_resources,
         )
     ensemble = ModelConfig(
         name=name,

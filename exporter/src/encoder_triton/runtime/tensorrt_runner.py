@@ -82,6 +82,8 @@ class TensorRTEncoder:
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         is_input = {n: self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_input[n]]
+        # The engine decides the token dtype (int64 as exported, int32 if TensorRT narrowed it).
+        self._input_dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in self.input_names}
         outputs = [n for n in names if not is_input[n]]
         self.output_name = outputs[0]
         self.profiles = self._read_profiles()
@@ -119,7 +121,8 @@ class TensorRTEncoder:
         keep_alive = []
         with torch.cuda.stream(self._stream):
             for name in self.input_names:
-                tensor = torch.from_numpy(np.ascontiguousarray(arrays[name])).to(self._device, non_blocking=True)
+                host = np.ascontiguousarray(arrays[name], dtype=self._input_dtypes[name])
+                tensor = torch.from_numpy(host).to(self._device, non_blocking=True)
                 keep_alive.append(tensor)
                 context.set_input_shape(name, tuple(tensor.shape))
                 context.set_tensor_address(name, tensor.data_ptr())
