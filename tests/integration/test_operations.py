@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,31 +13,6 @@ import pytest
 from encoder_triton.client import EncoderClient, InvalidInputError, OverloadedError
 
 pytestmark = pytest.mark.triton
-
-
-@pytest.fixture(scope="module")
-def ops_server(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, start_triton: Any) -> Any:
-    """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
-    from encoder_triton.exporter.export import export_model
-    from encoder_triton.exporter.repository import ServingOptions
-
-    repo = tmp_path_factory.mktemp("ops_repo")
-    options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)
-    export_model(str(minilm_dir), repo=repo, name="minilm", options=options)
-    strict = ServingOptions(truncate=False, warmup=False)
-    export_model(str(minilm_dir), repo=repo, name="strict", options=strict)
-    return start_triton(repo)
-
-
-def _stats(server: Any) -> dict[str, tuple[int, int]]:
-    import tritonclient.http as http
-
-    client = http.InferenceServerClient(server.endpoints.http)
-    try:
-        stats = client.get_inference_statistics()["model_stats"]
-    finally:
-        client.close()
-    return {m["name"]: (int(m["inference_count"]), int(m["execution_count"])) for m in stats}
 
 
 def _metric(server: Any, name: str, model: str) -> float:
@@ -50,7 +24,7 @@ def _metric(server: Any, name: str, model: str) -> float:
 
 
 def test_warmup_ran_both_steps_at_load_before_any_request(ops_server: Any) -> None:
-    stats = _stats(ops_server)
+    stats = ops_server.load_stats
     # Two warmups (batch 1 and 8) on each step; the ensemble itself has seen nothing yet.
     assert stats["minilm_tokenizer"] == (9, 2)
     assert stats["minilm_encoder"] == (9, 2)
@@ -60,24 +34,25 @@ def test_warmup_ran_both_steps_at_load_before_any_request(ops_server: Any) -> No
 def test_repeated_request_is_served_from_the_cache(ops_server: Any) -> None:
     with EncoderClient(ops_server.endpoints.grpc) as client:
         hits_before = _metric(ops_server, "nv_cache_num_hits_per_model", "minilm")
-        first = client.embed(["a request worth caching"], model="minilm")
-        second = client.embed(["a request worth caching"], model="minilm")
+        first = client.embed(["a request worth caching"], model="minilm").vectors
+        second = client.embed(["a request worth caching"], model="minilm").vectors
     np.testing.assert_array_equal(first, second)
     assert _metric(ops_server, "nv_cache_num_hits_per_model", "minilm") == hits_before + 1
 
 
 def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any) -> None:
-    long_texts = ["tokens " * 200] * 16
     outcomes: list[str] = []
     reject_seconds: list[float] = []
     lock = threading.Lock()
 
-    def one() -> None:
+    def one(index: int) -> None:
+        # Unique texts: the response cache must not answer for the model.
+        long_texts = [f"overload request {index}.{row} " + "tokens " * 200 for row in range(16)]
         with EncoderClient(ops_server.endpoints.grpc) as client:
             started = time.perf_counter()
             try:
                 result = client.embed(long_texts, model="minilm")
-                outcome = "ok" if result.shape == (16, 384) else "wrong shape"
+                outcome = "ok" if result.vectors.shape == (16, 384) else "wrong shape"
             except OverloadedError as exc:
                 outcome = "shed" if exc.retryable else "not retryable"
                 reject_seconds.append(time.perf_counter() - started)
@@ -86,7 +61,7 @@ def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any)
         with lock:
             outcomes.append(outcome)
 
-    threads = [threading.Thread(target=one) for _ in range(40)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -97,7 +72,7 @@ def test_overload_is_shed_at_once_and_admitted_requests_succeed(ops_server: Any)
     # Load gone: the server answers normally again.
     with EncoderClient(ops_server.endpoints.grpc) as client:
         for _ in range(5):
-            assert client.embed(["recovered"], model="minilm").shape == (1, 384)
+            assert client.embed(["recovered"], model="minilm").vectors.shape == (1, 384)
 
 
 def test_per_text_limits_are_clear_invalid_argument_errors(ops_server: Any) -> None:
@@ -106,7 +81,7 @@ def test_per_text_limits_are_clear_invalid_argument_errors(ops_server: Any) -> N
             client.embed(["fine", "x" * 2001], model="minilm")
         with pytest.raises(InvalidInputError, match=r"text 0 has \d+ tokens, over this model's limit of 256"):
             client.embed(["word " * 300], model="strict")
-        assert client.embed(["word " * 100], model="strict").shape == (1, 384)
+        assert client.embed(["word " * 100], model="strict").vectors.shape == (1, 384)
 
 
 def test_dashboard_cache_metrics_exist_once_a_model_caches(ops_server: Any, dashboard_metric_names: set[str]) -> None:

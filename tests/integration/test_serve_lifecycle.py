@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -84,7 +85,8 @@ def test_serve_stops_cleanly_on_signal(minilm_repo: Path, sig: signal.Signals) -
         if process.poll() is None:
             process.kill()
     assert f"gRPC     127.0.0.1:{grpc}" in banner
-    assert "minilm (READY)" in banner
+    # One line per public model: name, state, task, shape (its components fold into it).
+    assert re.search(r"^  minilm +READY +embed +dim 384 ", banner, flags=re.M), banner
     assert process.returncode == 0, output
     leftovers = [p for p in stubs if Path(f"/proc/{p}").exists()]
     assert leftovers == [], "stub or server processes outlived serve"

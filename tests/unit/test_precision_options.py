@@ -45,13 +45,14 @@ def test_sub_batches_respect_a_row_limit() -> None:
     batch = TokenBatch(input_ids=np.arange(30).reshape(10, 3), attention_mask=mask)
     seen: list[int] = []
 
-    def run(sub: TokenBatch) -> np.ndarray:
+    def run(sub: TokenBatch) -> dict[str, np.ndarray]:
         seen.append(len(sub))
-        return sub.input_ids[:, :1].astype(np.float32)
+        return {"FIRST": sub.input_ids[:, :1].astype(np.float32), "COUNT": np.full((len(sub), 1), len(sub))}
 
     out = encode_in_sub_batches(run, batch, max_batch_tokens=1000, max_rows=4)
     assert seen == [4, 4, 2]
-    np.testing.assert_array_equal(out[:, 0], np.arange(0, 30, 3))
+    np.testing.assert_array_equal(out["FIRST"][:, 0], np.arange(0, 30, 3))
+    assert out["COUNT"][:, 0].tolist() == [4] * 8 + [2] * 2
 
 
 def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

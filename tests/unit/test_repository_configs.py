@@ -22,6 +22,7 @@ SPEC = EncoderSpec(
     pad_id=0,
     encoder_inputs=(contract.INPUT_IDS, contract.ATTENTION_MASK, contract.TOKEN_TYPE_IDS),
     source_model="sentence-transformers/all-MiniLM-L6-v2",
+    normalized=True,
 )
 WARMUP = WarmupSample("a b c", {name: np.zeros(5, dtype=np.int64) for name in SPEC.encoder_inputs})
 OPERATED = ServingOptions(

@@ -2,8 +2,10 @@
 
 Example:
     $ encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
+    $ encoder-triton export cross-encoder/ms-marco-MiniLM-L-6-v2 --name reranker
     $ encoder-triton serve --repo model_repository
     $ encoder-triton embed "hello world" --model minilm
+    $ encoder-triton rerank "what is triton" "Triton serves models." "Cats sleep a lot." --model reranker
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from encoder_triton.contract import Precision
-from encoder_triton.exporter.execution import Backend, Device, EngineFormat, Optimize
+from encoder_triton.contract import Precision, Task  # standard library only: keeps the CLI fast
+from encoder_triton.exporter.execution import Backend, Device, EngineFormat, Optimize  # light, too
 
 app = typer.Typer(
     help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 
 RepoOption = Annotated[Path, typer.Option("--repo", help="Triton model repository folder.")]
+UrlOption = Annotated[str, typer.Option(help="Triton host:port.")]
+ProtocolOption = Annotated[str, typer.Option(help="grpc or http.")]
 
 
 class Int8Calibration(str, enum.Enum):
@@ -49,6 +53,9 @@ def export(
     model: Annotated[str, typer.Argument(help="Hugging Face hub id or local model folder.")],
     repo: RepoOption = Path("model_repository"),
     name: Annotated[str | None, typer.Option(help="Name of the served model (default: from MODEL).")] = None,
+    task: Annotated[
+        Task | None, typer.Option(help="What the model serves (default: detected from the model's files).")
+    ] = None,
     max_length: Annotated[int | None, typer.Option(help="Token limit per text; longer texts are truncated.")] = None,
     max_batch_size: Annotated[int, typer.Option(help="Most texts per request and per dynamic batch.")] = 64,
     instances: Annotated[int, typer.Option(help="Encoder instances (ONNX Runtime sessions).")] = 1,
@@ -117,8 +124,9 @@ def export(
 ) -> None:
     """Export MODEL to ONNX, validate it against PyTorch and write a Triton ensemble into REPO.
 
-    Every export also gates the served artefact (its precision and engine) against PyTorch
-    and writes export_report.json beside it.
+    The task (embed, classify or rerank) is detected from the model's files unless --task is given.
+    Every export also gates the served artefact (its precision and engine) against PyTorch and
+    writes export_report.json beside it.
 
     Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
 
@@ -172,15 +180,31 @@ def export(
             tensorrt_cache_dir=engine_cache,
         )
         result = export_model(
-            model, repo=repo, name=name, max_length=max_length, options=options, progress=progress, engine=engine
+            model,
+            repo=repo,
+            name=name,
+            task=task,
+            max_length=max_length,
+            options=options,
+            progress=progress,
+            engine=engine,
         )
     except (ExportError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    console.print(f"Exported [bold]{result.name}[/bold] in {sum(result.timings_s.values()):.1f} s")
+    fidelity = result.fidelity
+    if fidelity.threshold_max_abs_error is None:
+        agreement = f"min cosine to PyTorch {fidelity.min_cosine:.6f}"
+    else:
+        agreement = f"max abs error to PyTorch {fidelity.max_abs_error:.1e}"
+    console.print(
+        f"Exported [bold]{result.name}[/bold] ({result.task.value}): {agreement} "
+        f"over {fidelity.texts} {'pairs' if result.task == Task.RERANK else 'texts'}, "
+        f"in {sum(result.timings_s.values()):.1f} s"
+    )
     if result.gate is not None:
-        console.print(f"  {result.gate.summary()}")
+        console.print(f"  served {result.gate.summary()}")
     for folder in result.model_dirs:
         console.print(f"  {folder}")
 
@@ -207,11 +231,17 @@ def serve(
     rate_limit: Annotated[
         bool, typer.Option(help="Schedule executions by the rate-limiter resources models declare.")
     ] = False,
+    with_gateway: Annotated[
+        bool, typer.Option("--gateway", help="Also serve the OpenAI/Cohere-style HTTP gateway.")
+    ] = False,
+    gateway_port: Annotated[int, typer.Option(help="Port of the gateway (with --gateway).")] = 8080,
+    api_key: Annotated[list[str] | None, typer.Option(help="Gateway bearer key (repeat for several).")] = None,
 ) -> None:
     """Serve REPO on the embedded Triton (from the nvidia-pytriton wheel) until Ctrl-C.
 
     Example: encoder-triton serve --repo model_repository --grpc-port 8001
     """
+    from encoder_triton.exporter.repository import list_ensembles
     from encoder_triton.server.embedded import EmbeddedTriton, EmbeddedTritonError
 
     server = EmbeddedTriton(
@@ -242,12 +272,17 @@ def serve(
         raise typer.Exit(130) from None
     try:
         states = server.model_states()
-        models = ", ".join(f"{n} ({s['state']})" for n, s in sorted(states.items()))
-        typer.echo(f"Triton is ready (pid {server.pid}), serving {repo}: {models}")
+        typer.echo(f"Triton is ready (pid {server.pid}), serving {repo}:")
+        for line in describe_models(list_ensembles(repo), states):
+            typer.echo(line)
         typer.echo(f"  HTTP     http://{endpoints.http}")
         typer.echo(f"  gRPC     {endpoints.grpc}")
         typer.echo(f"  metrics  {endpoints.metrics}")
         typer.echo("Ctrl-C stops it.")
+        if with_gateway:
+            # uvicorn owns the signals while it runs; Triton is stopped when it returns.
+            _run_gateway(endpoints.grpc, "grpc", host, gateway_port, _api_keys(api_key, None))
+            return
         code = server.wait()
         raise _fail(f"tritonserver exited unexpectedly with code {code}:\n{server.log_tail(20)}")
     except KeyboardInterrupt:
@@ -256,12 +291,79 @@ def serve(
         server.stop()
 
 
+def describe_models(ensembles: list[Any], states: dict[str, dict[str, str]]) -> list[str]:
+    """One line per public model (ensemble): state, task, shape, source; then any other model."""
+    lines = []
+    shown: set[str] = set()
+    width = max((len(e.name) for e in ensembles), default=0)
+    for info in ensembles:
+        parts = [info.name, *info.components]
+        shown.update(parts)
+        state = states.get(info.name, {}).get("state", "UNKNOWN")
+        broken = [
+            f"{p} {states.get(p, {}).get('state', 'UNKNOWN')}"
+            for p in info.components
+            if states.get(p, {}).get("state") != "READY"
+        ]
+        if info.task == "classify":
+            shape = f"{len(info.labels)} labels: {', '.join(info.labels[:6])}{' ...' if len(info.labels) > 6 else ''}"
+        elif info.task == "embed":
+            shape = f"dim {info.dimension}"
+        else:
+            shape = "query + documents -> scores"
+        line = f"  {info.name:<{width}}  {state:<11} {info.task:<8}  {shape}  ({info.source_model})"
+        if broken:
+            line += "  [" + "; ".join(broken) + "]"
+        lines.append(line)
+    others = sorted(set(states) - shown)
+    if others:
+        lines.append("  other models: " + ", ".join(f"{n} ({states[n]['state']})" for n in others))
+    return lines
+
+
+def _api_keys(keys: list[str] | None, keys_file: Path | None) -> frozenset[str]:
+    found = set(keys or ())
+    if keys_file is not None:
+        found |= {
+            line.strip() for line in keys_file.read_text().splitlines() if line.strip() and not line.startswith("#")
+        }
+    return frozenset(found)
+
+
+def _run_gateway(triton_url: str, protocol: str, host: str, port: int, api_keys: frozenset[str]) -> None:
+    import uvicorn
+
+    from encoder_triton.gateway.app import GatewaySettings, create_app
+
+    if not api_keys and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: the gateway listens on {host} without API keys (--api-key)", fg="yellow", err=True)
+    app = create_app(GatewaySettings(triton_url=triton_url, protocol=protocol, api_keys=api_keys))
+    typer.echo(f"Gateway on http://{host}:{port} (OpenAPI docs at /docs) -> Triton {protocol} {triton_url}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def gateway(
+    triton: Annotated[str, typer.Option(help="Triton host:port (gRPC 8001 by default).")] = "127.0.0.1:8001",
+    protocol: Annotated[str, typer.Option(help="How the gateway talks to Triton: grpc or http.")] = "grpc",
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it private.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the gateway.")] = 8080,
+    api_key: Annotated[list[str] | None, typer.Option(help="Accepted bearer key (repeat for several).")] = None,
+    api_keys_file: Annotated[Path | None, typer.Option(help="File with one accepted key per line.")] = None,
+) -> None:
+    """Serve OpenAI /v1/embeddings, Cohere/Jina /rerank and /classify in front of a running Triton.
+
+    Example: encoder-triton gateway --triton 127.0.0.1:8001 --port 8080 --api-key "$KEY"
+    """
+    _run_gateway(triton, protocol, host, port, _api_keys(api_key, api_keys_file))
+
+
 @app.command()
 def embed(
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
     model: Annotated[str, typer.Option(help="Served model name.")] = "minilm",
-    url: Annotated[str, typer.Option(help="Triton host:port.")] = "127.0.0.1:8001",
-    protocol: Annotated[str, typer.Option(help="grpc or http.")] = "grpc",
+    url: UrlOption = "127.0.0.1:8001",
+    protocol: ProtocolOption = "grpc",
 ) -> None:
     """Embed TEXTS on a running server and print each vector's head and the cosine similarities.
 
@@ -273,7 +375,7 @@ def embed(
 
     try:
         with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
-            vectors = client.embed(texts, model=model)
+            vectors = client.embed(texts, model=model).vectors
     except EncoderError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} from {model} at {url}")
@@ -285,6 +387,55 @@ def embed(
         typer.echo("cosine similarity:")
         for i, row in enumerate(unit @ unit.T):
             typer.echo(f"  {i}: " + " ".join(f"{v:.3f}" for v in row))
+
+
+@app.command()
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
+    model: Annotated[str, typer.Option(help="Served classifier name.")] = "classifier",
+    top_k: Annotated[int, typer.Option(help="Labels to show per text.")] = 3,
+    url: UrlOption = "127.0.0.1:8001",
+    protocol: ProtocolOption = "grpc",
+) -> None:
+    """Classify TEXTS on a running server and print the top labels of each.
+
+    Example: encoder-triton classify "Shares fell 5% on Monday." --model bbc_news
+    """
+    from encoder_triton.client import EncoderClient, EncoderError
+
+    try:
+        with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
+            result = client.classify(texts, model=model, top_k=top_k)
+    except EncoderError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    for text, labels, scores in zip(texts, result.top_labels, result.top_scores, strict=True):
+        ranked = "  ".join(f"{label} {score:.3f}" for label, score in zip(labels, scores, strict=True))
+        typer.echo(f"{ranked}  {text[:60]!r}")
+
+
+@app.command()
+def rerank(
+    query: Annotated[str, typer.Argument(help="The query.")],
+    documents: Annotated[list[str], typer.Argument(help="Documents to rank against the query.")],
+    model: Annotated[str, typer.Option(help="Served reranker name.")] = "reranker",
+    top_k: Annotated[int | None, typer.Option(help="Keep the best K documents.")] = None,
+    url: UrlOption = "127.0.0.1:8001",
+    protocol: ProtocolOption = "grpc",
+) -> None:
+    """Rank DOCUMENTS by relevance to QUERY on a running server, best first.
+
+    Example: encoder-triton rerank "what is triton" "Triton serves models." "Cats sleep." --model reranker
+    """
+    from encoder_triton.client import EncoderClient, EncoderError
+
+    try:
+        with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
+            result = client.rerank(query, documents, model=model, top_k=top_k, return_documents=True)
+    except EncoderError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    assert result.documents is not None
+    for rank, (index, score, document) in enumerate(zip(result.indices, result.scores, result.documents, strict=True)):
+        typer.echo(f"{rank + 1:>3}. {score:.4f}  [{index}] {document[:70]!r}")
 
 
 def main() -> None:

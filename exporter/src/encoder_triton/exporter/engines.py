@@ -33,7 +33,7 @@ from encoder_triton.exporter.fidelity import Thresholds, thresholds_for
 from encoder_triton.exporter.quantize import Int8Options
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE
 from encoder_triton.runtime.shape_buckets import length_buckets
-from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
+from encoder_triton.runtime.tokenization import TokenBatch
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def build_encoder(
     *,
     config: dict[str, Any],
     options: EngineOptions,
-    tokenizer: TextTokenizer,
+    calibration: TokenBatch,
     max_length: int,
     max_batch_size: int,
     max_batch_tokens: int,
@@ -112,11 +112,9 @@ def build_encoder(
 ) -> BuiltEncoder:
     """Turn the exported fp32 graph into the served artefact, in place of `fp32_onnx`'s files.
 
-    `config` is the model's config.json (for the optimiser); `tokenizer` turns calibration
-    texts into tokens exactly as the served tokenizer step will.
+    `config` is the model's config.json (for the optimiser); `calibration` holds the
+    calibration texts tokenised exactly as the served tokenizer step will (int8 only).
     """
-    from encoder_triton.exporter.calibration_texts import CALIBRATION_TEXTS
-
     work_dir.mkdir(parents=True, exist_ok=True)
     device = options.resolved_device()
     details: dict[str, Any] = {}
@@ -139,7 +137,6 @@ def build_encoder(
     else:
         details["optimize"] = {"level": "none"}
 
-    calibration_texts = options.calibration_texts or CALIBRATION_TEXTS
     served_file = "model.onnx"
     engine = Engine.ONNXRUNTIME
     if options.format is EngineFormat.TENSORRT:
@@ -151,7 +148,7 @@ def build_encoder(
             max_length=max_length,
             max_batch_tokens=max_batch_tokens,
         )
-        feeds = _feeds(tokenizer.encode(list(calibration_texts))) if options.precision is Precision.INT8 else []
+        feeds = _feeds(calibration) if options.precision is Precision.INT8 else []
         artifact = build_engine(
             graph, work_dir / PLAN_FILE, settings, calibration=feeds, cache_dir=options.tensorrt_cache_dir
         )
@@ -165,7 +162,7 @@ def build_encoder(
         result = quantize_int8(
             graph,
             work_dir / "int8.onnx",
-            calibration=tokenizer.encode(list(calibration_texts)),
+            calibration=calibration,
             gate=options.gate_thresholds(),
             options=options.int8,
         )
@@ -209,7 +206,7 @@ def _feeds(batch: TokenBatch, rows: int = 8) -> list[dict[str, np.ndarray]]:
 
 @dataclass(frozen=True)
 class GateRun:
-    outputs: np.ndarray | None
+    outputs: dict[str, np.ndarray] | None
     runner: list[str]
     skipped: str = ""
 
@@ -226,7 +223,7 @@ def run_for_gate(built: BuiltEncoder, batch: TokenBatch) -> GateRun:
         from encoder_triton.runtime.tensorrt_runner import TensorRTEncoder
 
         trt_encoder = TensorRTEncoder(built.path)
-        return GateRun(trt_encoder.encode(batch), ["TensorRT"])
+        return GateRun(trt_encoder.encode_outputs(batch), ["TensorRT"])
 
     import onnxruntime as ort
 
@@ -237,7 +234,7 @@ def run_for_gate(built: BuiltEncoder, batch: TokenBatch) -> GateRun:
         providers = ["CUDAExecutionProvider", *providers]
     try:
         encoder = OnnxEncoder(built.path, providers=providers)
-        return GateRun(encoder.encode(batch), list(encoder.providers))
+        return GateRun(encoder.encode_outputs(batch), list(encoder.providers))
     except (ort.capi.onnxruntime_pybind11_state.NotImplemented, ort.capi.onnxruntime_pybind11_state.Fail) as exc:
         if execution.precision is not Precision.FP16:
             raise

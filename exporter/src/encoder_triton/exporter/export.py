@@ -1,14 +1,16 @@
-"""The export pipeline: resolve, export ONNX, validate, build the served precision, gate, write.
+"""The export pipeline: resolve, detect the task, export ONNX, validate, build the served
+precision, gate it, write.
 
 The fp32 ONNX export is validated against PyTorch first (an export bug is not a precision
 loss); then `engines.build_encoder` turns it into what Triton serves (optimised, int8, fp16 or
-a TensorRT engine) and `fidelity.evaluate` gates that artefact against the same PyTorch outputs.
+a TensorRT engine) and `fidelity.evaluate` gates that artefact against the same PyTorch outputs
+with the task's metrics and the precision's bounds.
 
 Example:
     >>> result = export_model("path/to/all-MiniLM-L6-v2", repo=Path("model_repository"),
     ...                       name="minilm")  # doctest: +SKIP
-    >>> result.fidelity.min_cosine >= 0.9999  # doctest: +SKIP
-    True
+    >>> result.task, result.fidelity.min_cosine >= 0.9999  # doctest: +SKIP
+    (<Task.EMBED: 'embed'>, True)
 """
 
 from __future__ import annotations
@@ -23,27 +25,38 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from encoder_triton import contract
+from encoder_triton.contract import Task
+from encoder_triton.exporter.architectures import ExportSpec, architecture_for
 from encoder_triton.exporter.engines import EngineOptions, build_encoder, run_for_gate
 from encoder_triton.exporter.errors import FidelityError
 from encoder_triton.exporter.fidelity import GateReport, evaluate
-from encoder_triton.exporter.onnx_export import export_onnx, save_tokenizer
-from encoder_triton.exporter.pooling import read_pooling
-from encoder_triton.exporter.reference_texts import REFERENCE_TEXTS
+from encoder_triton.exporter.heads import ClassificationHead, RerankHead, classification_head
+from encoder_triton.exporter.onnx_export import Head, export_onnx, save_tokenizer
+from encoder_triton.exporter.pooling import Pooling, read_pooling
+from encoder_triton.exporter.reference_texts import REFERENCE_QUERIES, REFERENCE_TEXTS, reference_pairs
 from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, WarmupSample, write_repository
-from encoder_triton.exporter.sources import resolve_model
+from encoder_triton.exporter.sources import ModelSource, resolve_model
+from encoder_triton.exporter.tasks import detect_task, num_labels
 from encoder_triton.exporter.validation import (
+    FP32_MAX_ABS_ERROR,
     FP32_MIN_COSINE,
     FidelityReport,
     compare_embeddings,
+    compare_scores,
     reference_embeddings,
+    reference_logits,
 )
 from encoder_triton.runtime.encoder import OnnxEncoder
-from encoder_triton.runtime.tokenization import TextTokenizer
+from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
 REPORT_FILE = "export_report.json"
-#: The real text Triton runs through both steps at load (model_warmup), before any traffic.
+#: The real text Triton runs through both steps at load (model_warmup), before any traffic;
+#: rerankers pair it with WARMUP_QUERY.
 WARMUP_TEXT = REFERENCE_TEXTS[4]
+WARMUP_QUERY = REFERENCE_QUERIES[1]
 
 #: A progress display: called with a step's description, it returns a context around the step.
 Progress = Callable[[str], AbstractContextManager[Any]]
@@ -61,6 +74,7 @@ class ExportResult:
     fidelity: FidelityReport  # the fp32 ONNX export against PyTorch
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    task: Task = Task.EMBED
     #: The served artefact (its precision and engine) against PyTorch: what the gate decided on.
     gate: GateReport | None = None
 
@@ -70,18 +84,24 @@ def export_model(
     *,
     repo: Path,
     name: str | None = None,
+    task: Task | str | None = None,
     max_length: int | None = None,
     options: ServingOptions | None = None,
     min_cosine: float = FP32_MIN_COSINE,
+    max_abs_error: float = FP32_MAX_ABS_ERROR,
     progress: Progress = _silent,
     engine: EngineOptions | None = None,
 ) -> ExportResult:
-    """Export MODEL (hub id or folder) into `repo` as an embedding ensemble.
+    """Export MODEL (hub id or folder) into `repo` as an ensemble answering its task.
+
+    `task` (embed, classify, rerank) overrides the detection from the model's files. Raises
+    FidelityError, listing every failing text, when the ONNX export disagrees with the PyTorch
+    reference (embeddings below `min_cosine`, probabilities or scores off by more than
+    `max_abs_error`); nothing is written to `repo` then.
 
     `engine` picks the served precision, format, optimisation and backend (default: fp32 ONNX
-    on the python backend). Raises FidelityError, listing every failing check, when the ONNX
-    export disagrees with the PyTorch reference, or when the served artefact misses its
-    precision's fidelity bounds and `engine.accept_degraded` is off; nothing is written then.
+    on the python backend); the served artefact must then meet its precision's fidelity bounds
+    (see `fidelity`), or the export fails the same way unless `engine.accept_degraded`.
     """
     options = options or ServingOptions()
     engine = engine or EngineOptions()
@@ -98,8 +118,18 @@ def export_model(
 
     with step("resolve", f"Resolving {model}"):
         source = resolve_model(model)
-        pooling = read_pooling(source.path)
-    if not pooling.declared:
+        choice = detect_task(source, task)
+        architecture = architecture_for(source.config)
+        architecture.check_task(choice.task)
+        head = _head(source, choice.task)
+    if choice.fallback:
+        notes.append(f"task: {choice.reason}")
+    if not architecture.registered:
+        notes.append(
+            f"model_type {architecture.model_type!r} is not in the architecture registry: exported with optimum's "
+            "generic exporter (validated against PyTorch all the same)"
+        )
+    if isinstance(head, Pooling) and not head.declared:
         notes.append("no sentence-transformers pooling config: using mean pooling without normalisation")
     name = name or source.default_name
     max_length = max_length or source.max_length
@@ -107,10 +137,13 @@ def export_model(
     with tempfile.TemporaryDirectory(prefix="encoder-triton-export-") as tmp:
         staging = Path(tmp)
         encoder_dir, tokenizer_dir = staging / "encoder", staging / "tokenizer"
-        with step("onnx_export", "Exporting ONNX with optimum"):
-            onnx_artifact = export_onnx(source, encoder_dir, pooling)
+        with step("onnx_export", f"Exporting ONNX ({architecture.model_type}, {choice.task.value})"):
+            onnx_artifact = export_onnx(source, encoder_dir, head, architecture=architecture)
             tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
-        with step("validate", f"Validating against PyTorch on {len(REFERENCE_TEXTS)} texts"):
+        checked = (
+            f"{len(reference_pairs()[0])} pairs" if choice.task is Task.RERANK else f"{len(REFERENCE_TEXTS)} texts"
+        )
+        with step("validate", f"Validating against PyTorch on {checked}"):
             tokenizer = TextTokenizer.from_file(
                 tokenizer_artifact.path,
                 max_length=max_length,
@@ -118,15 +151,9 @@ def export_model(
                 with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
             )
             # Exactly what Triton's steps compute: the same runtime code on the same files.
-            candidate = OnnxEncoder(onnx_artifact.path).encode(tokenizer.encode(list(REFERENCE_TEXTS)))
-            reference = reference_embeddings(
-                source.path,
-                REFERENCE_TEXTS,
-                max_length=max_length,
-                pooling=pooling,
-                sentence_transformer=source.is_sentence_transformer,
-            )
-            fidelity = compare_embeddings(reference, candidate, REFERENCE_TEXTS, min_cosine=min_cosine)
+            candidate = OnnxEncoder(onnx_artifact.path).encode_outputs(_candidate_tokens(tokenizer, choice.task))
+            reference = _reference(source, architecture, head, max_length=max_length)
+            fidelity = _validate(reference, candidate, min_cosine=min_cosine, max_abs_error=max_abs_error)
         if not fidelity.passed:
             raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
         fp32_size = _size(encoder_dir)
@@ -136,15 +163,15 @@ def export_model(
                 onnx_artifact.path,
                 config=source.config,
                 options=engine,
-                tokenizer=tokenizer,
+                calibration=_calibration_tokens(tokenizer, choice.task, engine),
                 max_length=max_length,
                 max_batch_size=options.max_batch_size,
                 max_batch_tokens=options.max_batch_tokens,
                 work_dir=staging / "work",
             )
         notes.extend(built.notes)
-        with step("gate", f"Fidelity gate ({engine.precision.value}) on {len(REFERENCE_TEXTS)} texts"):
-            gate = _gate(built, tokenizer, reference, engine)
+        with step("gate", f"Fidelity gate ({engine.precision.value}) on {checked}"):
+            gate = _gate(built, _candidate_tokens(tokenizer, choice.task), reference, choice.task, engine)
         if gate.skipped:
             notes.append(f"fidelity gate skipped: {gate.skipped}")
         elif not gate.passed:
@@ -157,28 +184,35 @@ def export_model(
             gate = replace(gate, accepted_degraded=True)
             notes.append("exported below the fidelity bounds (--accept-degraded): " + "; ".join(gate.failures))
 
+        first_output = candidate[onnx_artifact.output_names[0]]
         spec = EncoderSpec(
-            task=contract.Task.EMBED,
-            dimension=int(candidate.shape[1]),
+            task=choice.task,
+            dimension=int(first_output.shape[1]),
             max_length=max_length,
             pad_id=tokenizer_artifact.pad_id,
             encoder_inputs=onnx_artifact.input_names,
             source_model=model,
+            labels=head.labels if isinstance(head, ClassificationHead) else (),
+            activation=head.activation if isinstance(head, ClassificationHead) else None,
+            normalized=isinstance(head, Pooling) and head.normalize,
             execution=built.execution,
         )
         report = {
             "source_model": model,
             "task": spec.task.value,
+            "task_reason": choice.reason,
+            "architecture": architecture.model_type,
             "precision": engine.precision.value,
             "format": engine.format.value,
             "backend": built.execution.backend.value,
             "device": built.execution.device.value,
             "encoder_file": built.execution.file,
             "opset": onnx_artifact.opset,
-            "pooling": {"modes": list(pooling.modes), "normalize": pooling.normalize},
+            **_head_report(head),
             "dimension": spec.dimension,
             "max_length": max_length,
             "encoder_inputs": list(spec.encoder_inputs),
+            "encoder_outputs": list(onnx_artifact.output_names),
             "size_bytes": _size(encoder_dir),
             "fp32_size_bytes": fp32_size,
             "fidelity": gate.to_dict(),
@@ -190,38 +224,131 @@ def export_model(
             "notes": notes,
         }
         (encoder_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        warmup_tokens = tokenizer.encode([WARMUP_TEXT]).arrays()
-        warmup = WarmupSample(WARMUP_TEXT, {key: value[0] for key, value in warmup_tokens.items()})
+        warmup = _warmup_sample(tokenizer, choice.task)
         with step("write", f"Writing {repo}/{name}"):
             dirs = write_repository(
                 repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir, warmup=warmup
             )
-    return ExportResult(name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes, gate=gate)
+    return ExportResult(
+        name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes, task=choice.task, gate=gate
+    )
 
 
-def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != REPORT_FILE)
+def _head(source: ModelSource, task: Task) -> Head:
+    if task is Task.EMBED:
+        return read_pooling(source.path)
+    if task is Task.CLASSIFY:
+        return classification_head(source.config)
+    return RerankHead(num_labels=num_labels(source.config))
 
 
-def _gate(built: Any, tokenizer: TextTokenizer, reference: Any, engine: EngineOptions) -> GateReport:
-    """The served artefact on the reference texts, through the runtime, against PyTorch."""
-    run = run_for_gate(built, tokenizer.encode(list(REFERENCE_TEXTS)))
+def _head_report(head: Head) -> dict[str, Any]:
+    if isinstance(head, Pooling):
+        return {"pooling": {"modes": list(head.modes), "normalize": head.normalize}}
+    if isinstance(head, ClassificationHead):
+        return {"labels": list(head.labels), "activation": head.activation.value}
+    return {"rerank": {"num_labels": head.num_labels, "score": "sigmoid(raw_score)"}}
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """PyTorch's answer for the task's gated output on the fixed rows."""
+
+    output: str  # the encoder output it is compared with
+    values: np.ndarray
+    rows: list[str]  # the texts (or query | document pairs) the values belong to
+
+
+def _reference(source: ModelSource, architecture: ExportSpec, head: Head, *, max_length: int) -> _Reference:
+    """The PyTorch reference of the same task: embeddings, probabilities or rerank scores."""
+    if isinstance(head, Pooling):
+        embeddings = reference_embeddings(
+            source.path,
+            REFERENCE_TEXTS,
+            max_length=max_length,
+            pooling=head,
+            sentence_transformer=source.is_sentence_transformer,
+            model_class=architecture.reference_class(Task.EMBED),
+        )
+        return _Reference(contract.EMBEDDING, embeddings, list(REFERENCE_TEXTS))
+    if isinstance(head, ClassificationHead):
+        logits = reference_logits(
+            source.path,
+            REFERENCE_TEXTS,
+            max_length=max_length,
+            model_class=architecture.reference_class(Task.CLASSIFY),
+        )
+        return _Reference(contract.PROBABILITIES, head.probabilities(logits), list(REFERENCE_TEXTS))
+    queries, documents = reference_pairs()
+    logits = reference_logits(
+        source.path,
+        documents,
+        queries=queries,
+        max_length=max_length,
+        model_class=architecture.reference_class(Task.RERANK),
+    )
+    scores = 1.0 / (1.0 + np.exp(-head.raw_scores(logits)))
+    rows = [f"{q[:20]} | {d}" for q, d in zip(queries, documents, strict=True)]
+    return _Reference(contract.SCORE, scores, rows)
+
+
+def _validate(
+    reference: _Reference, candidate: dict[str, np.ndarray], *, min_cosine: float, max_abs_error: float
+) -> FidelityReport:
+    """The fp32 export's outputs against the PyTorch reference of the same task."""
+    if reference.output == contract.EMBEDDING:
+        return compare_embeddings(reference.values, candidate[reference.output], reference.rows, min_cosine=min_cosine)
+    return compare_scores(reference.values, candidate[reference.output], reference.rows, max_abs_error=max_abs_error)
+
+
+def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, engine: EngineOptions) -> GateReport:
+    """The served artefact on the same rows, through the runtime, against PyTorch."""
+    run = run_for_gate(built, tokens)
     if run.outputs is None:
         return GateReport(
-            task=contract.Task.EMBED.value,
+            task=task.value,
             precision=engine.precision.value,
-            texts=len(REFERENCE_TEXTS),
+            texts=len(reference.rows),
             metrics={},
             thresholds=engine.gate_thresholds().to_dict(),
             runner=run.runner,
             skipped=run.skipped,
         )
     return evaluate(
-        contract.Task.EMBED.value,
+        task.value,
         engine.precision.value,
-        reference,
-        run.outputs,
-        REFERENCE_TEXTS,
+        reference.values,
+        run.outputs[reference.output],
+        reference.rows,
         thresholds=engine.thresholds,
         runner=run.runner,
     )
+
+
+def _calibration_tokens(tokenizer: TextTokenizer, task: Task, engine: EngineOptions) -> TokenBatch:
+    """The calibration texts as the served tokenizer step turns them into tokens; a reranker
+    sees them as (query, document) pairs of neighbouring texts."""
+    from encoder_triton.exporter.calibration_texts import CALIBRATION_TEXTS
+
+    texts = list(engine.calibration_texts or CALIBRATION_TEXTS)
+    if task is Task.RERANK:
+        return tokenizer.encode_pairs(texts[0::2][: len(texts) // 2], texts[1::2][: len(texts) // 2])
+    return tokenizer.encode(texts)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != REPORT_FILE)
+
+
+def _candidate_tokens(tokenizer: TextTokenizer, task: Task) -> Any:
+    if task is Task.RERANK:
+        return tokenizer.encode_pairs(*reference_pairs())
+    return tokenizer.encode(list(REFERENCE_TEXTS))
+
+
+def _warmup_sample(tokenizer: TextTokenizer, task: Task) -> WarmupSample:
+    if task is Task.RERANK:
+        tokens = tokenizer.encode_pairs([WARMUP_QUERY], [WARMUP_TEXT]).arrays()
+        return WarmupSample(WARMUP_TEXT, {k: v[0] for k, v in tokens.items()}, query=WARMUP_QUERY)
+    tokens = tokenizer.encode([WARMUP_TEXT]).arrays()
+    return WarmupSample(WARMUP_TEXT, {k: v[0] for k, v in tokens.items()})

@@ -28,6 +28,8 @@ _ST_MODES = {
     "pooling_mode_lasttoken": "lasttoken",
 }
 MODES = tuple(_ST_MODES.values())
+#: sentence-transformers v5's `pooling_mode` names, where they differ from ours.
+_V5_MODES = {"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max", "mean_sqrt_len_tokens": "mean_sqrt_len"}
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ def read_pooling(model_dir: str | Path) -> Pooling:
         return Pooling(normalize=normalize)
     config = json.loads((root / pooling_dir / "config.json").read_text())
     modes = tuple(mode for key, mode in _ST_MODES.items() if config.get(key))
-    if "pooling_mode" in config and not modes:  # newer files name a single mode
-        modes = (str(config["pooling_mode"]).replace("mean_tokens", "mean").replace("cls_token", "cls"),)
+    if "pooling_mode" in config and not modes:  # sentence-transformers v5 names the mode(s)
+        named = config["pooling_mode"]
+        modes = tuple(_V5_MODES.get(m, m) for m in ([named] if isinstance(named, str) else named))
     return Pooling(modes=modes or ("mean",), normalize=normalize, declared=True)
 
 

@@ -1,8 +1,14 @@
 """Writes the three Triton models of one exported encoder into a model repository.
 
-    <repo>/<name>/             ensemble (the public model): TEXT -> EMBEDDING
+    <repo>/<name>/             ensemble (the public model), by task:
+                                 embed     TEXT -> EMBEDDING
+                                 classify  TEXT -> LOGITS, PROBABILITIES
+                                 rerank    QUERY, TEXT -> SCORE, RAW_SCORE
     <repo>/<name>_tokenizer/   python backend, dynamic batching, CPU instances
     <repo>/<name>_encoder/     python backend hosting ONNX Runtime, ragged inputs padded per batch
+
+A repository holds any number of such triples side by side; `list_ensembles` reads back what
+each public model is (its task, labels, source) from the ensemble configs.
 
 Example:
     >>> configs = repository_configs("minilm", spec, ServingOptions())  # doctest: +SKIP
@@ -12,9 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +37,7 @@ from encoder_triton.exporter.triton_config import (
     Tensor,
     Warmup,
     WarmupInput,
+    parse,
     render,
 )
 
@@ -95,15 +103,21 @@ class ServingOptions:
 
 @dataclass(frozen=True)
 class WarmupSample:
-    """A real text and its tokens: Triton runs both steps on them at load, before traffic."""
+    """A real text (and query, for rerank) and its tokens: Triton runs both steps on them at
+    load, before traffic."""
 
     text: str
     tokens: dict[str, np.ndarray]
+    query: str | None = None
 
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """What the exported encoder looks like, as far as the configs are concerned."""
+    """What the exported encoder looks like, as far as the configs are concerned.
+
+    `dimension` is the width of each output row: the embedding size (embed), the number of
+    labels (classify), 1 (rerank).
+    """
 
     task: contract.Task
     dimension: int
@@ -111,8 +125,31 @@ class EncoderSpec:
     pad_id: int
     encoder_inputs: tuple[str, ...]
     source_model: str
+    labels: tuple[str, ...] = ()  # classify: label names in LOGITS column order
+    activation: contract.Activation | None = None  # classify
+    normalized: bool = False  # embed: unit-length EMBEDDING rows
     #: File, engine, precision, backend and device of the encoder step (issue 10).
     execution: EncoderExecution = EncoderExecution()
+
+    def __post_init__(self) -> None:
+        if self.task is contract.Task.CLASSIFY and (len(self.labels) != self.dimension or self.activation is None):
+            raise ValueError(f"a classifier needs {self.dimension} labels and an activation, got {self.labels}")
+        if self.task is contract.Task.RERANK and self.dimension != 1:
+            raise ValueError(f"a reranker's outputs have dimension 1, got {self.dimension}")
+
+    def task_parameters(self) -> dict[str, str]:
+        """What clients read from the ensemble's config to use the model, beyond the limits."""
+        params = {
+            contract.Param.TASK: self.task.value,
+            contract.Param.DIMENSION: str(self.dimension),
+        }
+        if self.task is contract.Task.EMBED:
+            params[contract.Param.NORMALIZED] = "true" if self.normalized else "false"
+        if self.task is contract.Task.CLASSIFY:
+            assert self.activation is not None
+            params[contract.Param.LABELS] = json.dumps(list(self.labels), ensure_ascii=False)
+            params[contract.Param.ACTIVATION] = self.activation.value
+        return params
 
 
 def repository_configs(
@@ -121,8 +158,8 @@ def repository_configs(
     """The ensemble, tokenizer and encoder configs, in that order (warmups only with a sample)."""
     tokenizer_name, encoder_name = contract.component_names(name)
     batching = options.dynamic_batching()
-    text = Tensor(contract.TEXT, contract.DTYPE_TEXT, (1,))
-    embedding = Tensor(contract.EMBEDDING, contract.DTYPE_FLOAT, (spec.dimension,))
+    texts = tuple(Tensor(n, contract.DTYPE_TEXT, (1,)) for n in contract.TASK_INPUTS[spec.task])
+    outputs = tuple(Tensor(n, contract.DTYPE_FLOAT, (spec.dimension,)) for n in contract.TASK_OUTPUTS[spec.task])
     tokens = tuple(Tensor(n, contract.DTYPE_TOKENS, (-1,)) for n in spec.encoder_inputs)
     ragged_tokens = tuple(Tensor(n, contract.DTYPE_TOKENS, (-1,), allow_ragged_batch=True) for n in spec.encoder_inputs)
     shared = {contract.Param.MAX_LENGTH: str(spec.max_length), contract.Param.PAD_ID: str(spec.pad_id)}
@@ -134,7 +171,7 @@ def repository_configs(
         name=tokenizer_name,
         backend="python",
         max_batch_size=options.max_batch_size,
-        inputs=(text,),
+        inputs=texts,
         outputs=tokens,
         dynamic_batching=batching,
         instance_groups=(InstanceGroup(count=options.tokenizer_instances, kind="KIND_CPU"),),
@@ -146,7 +183,11 @@ def repository_configs(
             **_tokenizer_execution_parameters(spec.execution),
         },
         warmups=tuple(
-            Warmup(f"sample text x{b}", b, (WarmupInput(contract.TEXT, contract.DTYPE_TEXT, (1,), "text"),))
+            Warmup(
+                f"sample text x{b}",
+                b,
+                tuple(WarmupInput(t.name, contract.DTYPE_TEXT, (1,), t.name.lower()) for t in texts),
+            )
             for b in batches
         )
         if warm
@@ -172,7 +213,7 @@ def repository_configs(
         backend="python",
         max_batch_size=options.max_batch_size,
         inputs=ragged_tokens,
-        outputs=(embedding,),
+        outputs=outputs,
         dynamic_batching=batching,
         instance_groups=(
             InstanceGroup(
@@ -193,7 +234,7 @@ def repository_configs(
         encoder = native_encoder_config(
             encoder_name,
             inputs=ragged_tokens,
-            outputs=(embedding,),
+            outputs=outputs,
             execution=spec.execution,
             max_batch_size=options.max_batch_size,
             instances=options.instances,
@@ -205,15 +246,14 @@ def repository_configs(
         name=name,
         platform="ensemble",
         max_batch_size=options.max_batch_size,
-        inputs=(text,),
-        outputs=(embedding,),
+        inputs=texts,
+        outputs=outputs,
         ensemble_steps=(
-            EnsembleStep(tokenizer_name, {contract.TEXT: contract.TEXT}, {n: n for n in spec.encoder_inputs}),
-            EnsembleStep(encoder_name, {n: n for n in spec.encoder_inputs}, {contract.EMBEDDING: contract.EMBEDDING}),
+            EnsembleStep(tokenizer_name, {t.name: t.name for t in texts}, {n: n for n in spec.encoder_inputs}),
+            EnsembleStep(encoder_name, {n: n for n in spec.encoder_inputs}, {t.name: t.name for t in outputs}),
         ),
         parameters={
-            contract.Param.TASK: spec.task.value,
-            contract.Param.DIMENSION: str(spec.dimension),
+            **spec.task_parameters(),
             contract.Param.MAX_LENGTH: str(spec.max_length),
             contract.Param.TRUNCATION: str(options.truncate).lower(),
             contract.Param.MAX_CHARS: str(options.max_chars),
@@ -298,8 +338,54 @@ def _write_warmup_files(folder: Path, sample: WarmupSample, *, text_input: bool)
     """Raw warmup inputs as Triton reads them: BYTES elements are length-prefixed (uint32 LE)."""
     folder.mkdir()
     if text_input:
-        data = sample.text.encode("utf-8")
-        (folder / "text").write_bytes(struct.pack("<I", len(data)) + data)
+        texts = (
+            {contract.TEXT: sample.text}
+            if sample.query is None
+            else {
+                contract.QUERY: sample.query,
+                contract.TEXT: sample.text,
+            }
+        )
+        for tensor_name, text in texts.items():
+            data = text.encode("utf-8")
+            (folder / tensor_name.lower()).write_bytes(struct.pack("<I", len(data)) + data)
         return
     for tensor_name, values in sample.tokens.items():
         (folder / tensor_name).write_bytes(np.ascontiguousarray(values, dtype="<i8").tobytes())
+
+
+@dataclass(frozen=True)
+class EnsembleInfo:
+    """One public model of a repository, as its ensemble config describes it."""
+
+    name: str
+    task: str
+    source_model: str = ""
+    dimension: int | None = None
+    labels: tuple[str, ...] = field(default_factory=tuple)
+    components: tuple[str, ...] = field(default_factory=tuple)
+
+
+def list_ensembles(repo: Path) -> list[EnsembleInfo]:
+    """The ensembles in `repo` written by encoder-triton, sorted by name (others are skipped)."""
+    found = []
+    for config_file in sorted(Path(repo).glob("*/config.pbtxt")):
+        try:
+            config = parse(config_file.read_text())
+        except Exception:  # noqa: BLE001 - a foreign or broken config is not ours to list
+            continue
+        params = {key: value.string_value for key, value in config.parameters.items()}
+        if config.platform != "ensemble" or contract.Param.TASK not in params:
+            continue
+        dimension = params.get(contract.Param.DIMENSION)
+        found.append(
+            EnsembleInfo(
+                name=config.name,
+                task=params[contract.Param.TASK],
+                source_model=params.get(contract.Param.SOURCE_MODEL, ""),
+                dimension=int(dimension) if dimension else None,
+                labels=tuple(json.loads(params.get(contract.Param.LABELS, "[]"))),
+                components=tuple(step.model_name for step in config.ensemble_scheduling.step),
+            )
+        )
+    return found

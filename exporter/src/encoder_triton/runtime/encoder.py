@@ -1,8 +1,9 @@
-"""The encoder step: an ONNX graph (pooling folded in) run by ONNX Runtime over token batches.
+"""The encoder step: an ONNX graph (its task's head folded in) run by ONNX Runtime over tokens.
 
-Rows arrive from many requests at once; `OnnxEncoder.encode` runs them in length-sorted
-sub-batches under a token budget (see `batching`) and returns one output row per input row, in
-the original order.
+Rows arrive from many requests at once; `OnnxEncoder.encode_outputs` runs them in length-sorted
+sub-batches under a token budget (see `batching`) and returns one row per input row, in the
+original order, for each graph output (EMBEDDING; LOGITS and PROBABILITIES; SCORE and
+RAW_SCORE). `encode` returns the first output alone.
 
 Example:
     >>> enc = OnnxEncoder("model.onnx", intra_op_threads=2)  # doctest: +SKIP
@@ -32,27 +33,30 @@ def default_threads(instances: int) -> int:
 
 
 def encode_in_sub_batches(
-    run: Callable[[TokenBatch], np.ndarray], batch: TokenBatch, max_batch_tokens: int, max_rows: int | None = None
-) -> np.ndarray:
-    """Outputs of `run` for every row of `batch`, in length-sorted sub-batches under a token
-    budget (and at most `max_rows` rows, the limit of a TensorRT profile), in the input order."""
+    run_outputs: Callable[[TokenBatch], dict[str, np.ndarray]],
+    batch: TokenBatch,
+    max_batch_tokens: int,
+    max_rows: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Every output of `run_outputs` for every row of `batch`, in length-sorted sub-batches
+    under a token budget (and at most `max_rows` rows, the limit of a TensorRT profile), in the
+    input order."""
     if len(batch) == 0:
         raise ValueError("encode() needs at least one row")
-    out: np.ndarray | None = None
+    out: dict[str, np.ndarray] = {}
     for planned in plan_sub_batches(batch.lengths, max_batch_tokens):
         step = max_rows or len(planned)
         for start in range(0, len(planned), step):
             rows = planned[start : start + step]
-            result = run(batch.take(rows))
-            if out is None:
-                out = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
-            out[rows] = result
-    assert out is not None
+            for name, result in run_outputs(batch.take(rows)).items():
+                if name not in out:
+                    out[name] = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
+                out[name][rows] = result
     return out
 
 
 class OnnxEncoder:
-    """One ONNX Runtime session over an exported encoder graph with a single output."""
+    """One ONNX Runtime session over an exported encoder graph."""
 
     def __init__(
         self,
@@ -76,7 +80,8 @@ class OnnxEncoder:
         )
         self.providers = self._session.get_providers()
         self.input_names = [i.name for i in self._session.get_inputs()]
-        self.output_name = self._session.get_outputs()[0].name
+        self.output_names = [o.name for o in self._session.get_outputs()]
+        self.output_name = self.output_names[0]
         self.max_batch_tokens = max_batch_tokens
 
     @property
@@ -84,11 +89,19 @@ class OnnxEncoder:
         return "token_type_ids" in self.input_names
 
     def run(self, batch: TokenBatch) -> np.ndarray:
-        """One forward pass over `batch` exactly as padded."""
+        """One forward pass over `batch` exactly as padded; the first output."""
+        return self.run_outputs(batch)[self.output_name]
+
+    def run_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
+        """One forward pass over `batch` exactly as padded; every output by name."""
         arrays = batch.arrays()
         feed = {name: arrays[name] for name in self.input_names}
-        return self._session.run([self.output_name], feed)[0]
+        return dict(zip(self.output_names, self._session.run(self.output_names, feed), strict=True))
 
     def encode(self, batch: TokenBatch) -> np.ndarray:
-        """Outputs for every row of `batch`, computed in token-budget sub-batches."""
-        return encode_in_sub_batches(self.run, batch, self.max_batch_tokens)
+        """The first output for every row of `batch`, computed in token-budget sub-batches."""
+        return self.encode_outputs(batch)[self.output_name]
+
+    def encode_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
+        """Every output for every row of `batch`, computed in token-budget sub-batches."""
+        return encode_in_sub_batches(self.run_outputs, batch, self.max_batch_tokens)

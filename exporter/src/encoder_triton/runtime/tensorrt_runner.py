@@ -1,6 +1,7 @@
 """The encoder step on a TensorRT engine (`model.plan`), for the python backend and in-process.
 
-Same interface as `OnnxEncoder` (`input_names`, `run`, `encode`), so the Triton adapter and the
+Same interface as `OnnxEncoder` (`input_names`, `output_names`, `run_outputs`, `encode_outputs`,
+`encode`), so the Triton adapter and the
 export-time fidelity gate treat both alike. The engine carries one optimisation profile per
 length bucket (see `shape_buckets`); each batch runs on an execution context bound to the
 profile that covers its shape. Device buffers are torch CUDA tensors: torch is what a GPU
@@ -62,7 +63,7 @@ def _import_cuda_torch() -> Any:
 
 
 class TensorRTEncoder:
-    """One deserialised TensorRT engine whose single output is the pooled embedding."""
+    """One deserialised TensorRT engine over an exported encoder graph (task head folded in)."""
 
     def __init__(
         self, path: str | Path, *, device_id: int = 0, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
@@ -84,8 +85,8 @@ class TensorRTEncoder:
         self.input_names = [n for n in names if is_input[n]]
         # The engine decides the token dtype (int64 as exported, int32 if TensorRT narrowed it).
         self._input_dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in self.input_names}
-        outputs = [n for n in names if not is_input[n]]
-        self.output_name = outputs[0]
+        self.output_names = [n for n in names if not is_input[n]]
+        self.output_name = self.output_names[0]
         self.profiles = self._read_profiles()
         self.max_batch_tokens = max_batch_tokens
         self.providers = ["TensorRT"]
@@ -113,7 +114,11 @@ class TensorRTEncoder:
         return self._contexts[profile]
 
     def run(self, batch: TokenBatch) -> np.ndarray:
-        """One forward pass over `batch` as padded."""
+        """One forward pass over `batch` as padded; the first output."""
+        return self.run_outputs(batch)[self.output_name]
+
+    def run_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
+        """One forward pass over `batch` as padded; every output by name."""
         torch = self._torch
         rows, width = batch.input_ids.shape
         context = self._context(pick_profile(self.profiles, rows, width))
@@ -126,16 +131,23 @@ class TensorRTEncoder:
                 keep_alive.append(tensor)
                 context.set_input_shape(name, tuple(tensor.shape))
                 context.set_tensor_address(name, tensor.data_ptr())
-            shape = tuple(context.get_tensor_shape(self.output_name))
-            output = torch.empty(shape, dtype=torch.float32, device=self._device)
-            context.set_tensor_address(self.output_name, output.data_ptr())
+            outputs = {}
+            for name in self.output_names:
+                shape = tuple(context.get_tensor_shape(name))
+                # Outputs stay fp32 whatever the precision inside (the contract's FP32 tensors).
+                outputs[name] = torch.empty(shape, dtype=torch.float32, device=self._device)
+                context.set_tensor_address(name, outputs[name].data_ptr())
             if not context.execute_async_v3(self._stream.cuda_stream):
                 raise RuntimeError(f"TensorRT failed to run a batch of {rows} x {width} tokens")
-            result = output.cpu()
+            host_outputs = {name: tensor.cpu() for name, tensor in outputs.items()}
         self._stream.synchronize()
-        return result.numpy()
+        return {name: tensor.numpy() for name, tensor in host_outputs.items()}
 
     def encode(self, batch: TokenBatch) -> np.ndarray:
-        """Outputs for every row, in token-budget sub-batches no larger than the profiles allow."""
+        """The first output for every row."""
+        return self.encode_outputs(batch)[self.output_name]
+
+    def encode_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
+        """Every output for every row, in token-budget sub-batches no larger than the profiles allow."""
         max_rows = max(p.max_shape[0] for p in self.profiles)
-        return encode_in_sub_batches(self.run, batch, self.max_batch_tokens, max_rows=max_rows)
+        return encode_in_sub_batches(self.run_outputs, batch, self.max_batch_tokens, max_rows=max_rows)

@@ -27,11 +27,12 @@ class InvalidTextError(ValueError):
     """A request carried a text that cannot be encoded; the message says which and why."""
 
 
-def decode_texts(rows: Iterable[object] | np.ndarray, *, max_chars: int | None = None) -> list[str]:
+def decode_texts(rows: Iterable[object] | np.ndarray, *, max_chars: int | None = None, kind: str = "text") -> list[str]:
     """Turn the rows of a BYTES tensor (shape [N] or [N, 1]) into validated `str`.
 
     Raises InvalidTextError naming every bad row (up to a few) at once, so a client fixes its
-    batch in one round trip. `max_chars` caps a text's length before tokenisation.
+    batch in one round trip. `max_chars` caps a text's length before tokenisation; `kind` names
+    the rows in messages ("query 0 is empty").
     """
     flat = np.asarray(rows, dtype=object).reshape(-1)
     texts: list[str] = []
@@ -44,7 +45,7 @@ def decode_texts(rows: Iterable[object] | np.ndarray, *, max_chars: int | None =
                 "split it, or export with a higher --max-chars"
             )
         if problem:
-            problems.append(f"text {index} {problem}")
+            problems.append(f"{kind} {index} {problem}")
         else:
             texts.append(text)
     raise_for_problems(problems)
