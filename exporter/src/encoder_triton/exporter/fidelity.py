@@ -10,9 +10,14 @@ matter depends on the task, and how close they must be depends on the precision:
     rerank    Spearman rank correlation, abs error           spearman, max_abs_error
 
     precision  min_cosine  mean_cosine  label_agreement  spearman  max_abs_error
-    fp32       0.9999      -            0.99             0.999     1e-4
-    fp16       0.999       -            0.99             0.999     1e-2
+    fp32       0.9999      -            -                -         1e-4
+    fp16       0.999       -            -                -         1e-2
     int8       0.98        0.99         0.99             0.99      -
+
+fp32 and fp16 bound the absolute error of probabilities and scores instead of labels and
+ranks: a bound that tight already implies the answers, while ranks and argmaxes flip on
+near-ties (tiny random rerankers score every pair alike: Spearman 0.82 at fp32 with errors
+within 1e-4).
 
 A task plugs in with `register_task_metrics` (a function from reference and candidate arrays to
 named numbers, and which of them its bounds apply to); the rest are reported, not gated. Below a
@@ -54,8 +59,8 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
-    "fp32": Thresholds(min_cosine=0.9999, label_agreement=0.99, spearman=0.999, max_abs_error=1e-4),
-    "fp16": Thresholds(min_cosine=0.999, label_agreement=0.99, spearman=0.999, max_abs_error=1e-2),
+    "fp32": Thresholds(min_cosine=0.9999, max_abs_error=1e-4),
+    "fp16": Thresholds(min_cosine=0.999, max_abs_error=1e-2),
     "int8": Thresholds(min_cosine=0.98, mean_cosine=0.99, label_agreement=0.99, spearman=0.99),
 }
 
