@@ -44,7 +44,7 @@ def st_model(minilm_dir: Path) -> Any:
 def _served_cosines(server: Any, st_model: Any, name: str, texts: list[str]) -> np.ndarray:
     expected = st_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     with EncoderClient(server.endpoints.grpc) as client:
-        got = np.concatenate([client.embed(texts[i : i + 32], model=name) for i in range(0, len(texts), 32)])
+        got = np.concatenate([client.embed(texts[i : i + 32], model=name).vectors for i in range(0, len(texts), 32)])
     return np.sum(got * expected, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1))
 
 
