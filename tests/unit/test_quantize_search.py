@@ -8,7 +8,6 @@ from encoder_triton.exporter.fidelity import Thresholds
 from encoder_triton.exporter.quantize import (
     DYNAMIC_OPS,
     STATIC_OPS,
-    Agreement,
     Int8Options,
     choose_fp32_nodes,
     per_text_error,
@@ -35,8 +34,9 @@ class FakeModel:
 
 
 def test_target_keeps_headroom_on_the_mean_and_the_gate_s_min() -> None:
-    assert target_for(GATE, 0.5) == Agreement(0.98, pytest.approx(0.995))
-    assert target_for(GATE, 1.0) == Agreement(0.98, pytest.approx(0.99))
+    half, full = target_for(GATE, 0.5), target_for(GATE, 1.0)
+    assert (half.min_cosine, half.mean_cosine) == (0.98, pytest.approx(0.995))
+    assert (full.min_cosine, full.mean_cosine) == (0.98, pytest.approx(0.99))
 
 
 def test_nothing_is_kept_when_everything_meets_the_target() -> None:

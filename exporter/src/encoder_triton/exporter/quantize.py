@@ -376,7 +376,7 @@ def _quantizer(
         calibration.take(rows).arrays() for rows in np.array_split(np.argsort(calibration.lengths), 8) if len(rows)
     ]
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._feeds = iter(feeds)
 

@@ -279,7 +279,7 @@ def _calibrator(trt: Any, feeds: Sequence[dict[str, Any]]) -> Any:
             "for TensorRT, or int8 ONNX for ONNX Runtime"
         )
 
-    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             super().__init__()
             self._batches = iter(feeds)
