@@ -70,6 +70,21 @@ class Activation(str, enum.Enum):
     SIGMOID = "sigmoid"  # multi-label (or one label): each label scored on its own
 
 
+class Precision(str, enum.Enum):
+    """Numeric precision of the served encoder (written into its config; see `Param.PRECISION`)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class Engine(str, enum.Enum):
+    """What executes the encoder graph inside the python backend (`Param.ENGINE`)."""
+
+    ONNXRUNTIME = "onnxruntime"  # model.onnx through an ONNX Runtime session
+    TENSORRT = "tensorrt"  # model.plan through the TensorRT runtime
+
+
 class Param:
     """Keys of the `parameters` the exporter writes into config.pbtxt.
 
@@ -92,6 +107,11 @@ class Param:
     ENCODER_FILE = "encoder_file"
     MAX_BATCH_TOKENS = "max_batch_tokens"
     INTRA_OP_THREADS = "intra_op_threads"
+    # precision and engines (issue 10)
+    PRECISION = "encoder_triton.precision"  # ensemble and encoder: a `Precision` value
+    ENGINE = "engine"  # encoder: an `Engine` value (python backend)
+    EXECUTION_PROVIDERS = "execution_providers"  # encoder: ORT providers for GPU instances, "tensorrt,cuda"
+    LENGTH_BUCKETS = "length_buckets"  # tokenizer: pad each batch up to one of these lengths, "16,32,64"
 
 
 def component_names(name: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import enum
 import signal
 import sys
 import time
@@ -20,7 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from encoder_triton.contract import Task  # standard library only: keeps the CLI fast
+from encoder_triton.contract import Precision, Task  # standard library only: keeps the CLI fast
+from encoder_triton.exporter.execution import Backend, Device, EngineFormat, Optimize  # light, too
 
 app = typer.Typer(
     help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
@@ -32,6 +34,13 @@ app = typer.Typer(
 RepoOption = Annotated[Path, typer.Option("--repo", help="Triton model repository folder.")]
 UrlOption = Annotated[str, typer.Option(help="Triton host:port.")]
 ProtocolOption = Annotated[str, typer.Option(help="grpc or http.")]
+
+
+class Int8Calibration(str, enum.Enum):
+    """How int8 activations get their ranges (see exporter/quantize.py)."""
+
+    DYNAMIC = "dynamic"
+    STATIC = "static"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -73,18 +82,65 @@ def export(
     truncate: Annotated[
         bool, typer.Option(help="Truncate texts over --max-length tokens (--no-truncate: reject them).")
     ] = True,
+    # -- precision and engines: see exporter/engines.py --
+    precision: Annotated[
+        Precision, typer.Option(help="Served precision: fp32, int8 (CPU) or fp16 (GPU); gated against PyTorch.")
+    ] = Precision.FP32,
+    engine_format: Annotated[
+        EngineFormat, typer.Option("--format", help="onnx, or a tensorrt engine (needs a GPU and TensorRT 10).")
+    ] = EngineFormat.ONNX,
+    optimize: Annotated[
+        Optimize, typer.Option(help="ONNX Runtime transformer fusions offline; auto: for int8 and fp16.")
+    ] = Optimize.AUTO,
+    backend: Annotated[
+        Backend, typer.Option(help="python (portable), or native: Triton's onnxruntime / tensorrt_plan backend.")
+    ] = Backend.PYTHON,
+    device: Annotated[
+        Device | None, typer.Option(help="Encoder instance kind (default: gpu for fp16 and tensorrt, else cpu).")
+    ] = None,
+    gpu_providers: Annotated[
+        str, typer.Option(help="ONNX Runtime providers of GPU instances, best first: cuda or tensorrt,cuda.")
+    ] = "cuda",
+    accept_degraded: Annotated[
+        bool, typer.Option(help="Export even below the precision's fidelity bounds (recorded in the report).")
+    ] = False,
+    int8_calibration: Annotated[
+        Int8Calibration,
+        typer.Option(help="int8: dynamic per-channel, or static QDQ with MinMax ranges from the calibration texts."),
+    ] = Int8Calibration.DYNAMIC,
+    calibration_texts: Annotated[
+        Path | None, typer.Option(help="Real texts, one per line, for int8 calibration (default: built-in set).")
+    ] = None,
+    int8_headroom: Annotated[
+        float, typer.Option(help="int8: share of the gate's allowed mean error the calibration texts may use.")
+    ] = 0.5,
+    int8_search: Annotated[
+        bool,
+        typer.Option(help="int8: keep the measured most sensitive nodes in fp32 (--no-int8-search: quantise all)."),
+    ] = True,
+    engine_cache: Annotated[
+        Path | None, typer.Option(help="TensorRT engine cache (default: $ENCODER_TRITON_CACHE/tensorrt).")
+    ] = None,
 ) -> None:
     """Export MODEL to ONNX, validate it against PyTorch and write a Triton ensemble into REPO.
 
     The task (embed, classify or rerank) is detected from the model's files unless --task is given.
+    Every export also gates the served artefact (its precision and engine) against PyTorch and
+    writes export_report.json beside it.
 
     Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
+
+    Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm_int8 --precision int8
     """
     from rich.console import Console
 
+    from encoder_triton.exporter.calibration_texts import load_calibration_texts
+    from encoder_triton.exporter.engines import EngineOptions
     from encoder_triton.exporter.errors import ExportError
     from encoder_triton.exporter.export import export_model
+    from encoder_triton.exporter.quantize import Int8Options
     from encoder_triton.exporter.repository import ServingOptions
+    from encoder_triton.runtime.providers import parse_preference
 
     console = Console(stderr=True)
 
@@ -111,8 +167,27 @@ def export(
             max_chars=max_chars,
             truncate=truncate,
         )
+        engine = EngineOptions(
+            precision=precision,
+            format=engine_format,
+            optimize=optimize,
+            backend=backend,
+            device=device,
+            gpu_providers=parse_preference(gpu_providers),
+            accept_degraded=accept_degraded,
+            int8=Int8Options(mode=int8_calibration.value, headroom=int8_headroom, search=int8_search),
+            calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
+            tensorrt_cache_dir=engine_cache,
+        )
         result = export_model(
-            model, repo=repo, name=name, task=task, max_length=max_length, options=options, progress=progress
+            model,
+            repo=repo,
+            name=name,
+            task=task,
+            max_length=max_length,
+            options=options,
+            progress=progress,
+            engine=engine,
         )
     except (ExportError, ValueError) as exc:
         raise _fail(str(exc)) from exc
@@ -128,6 +203,8 @@ def export(
         f"over {fidelity.texts} {'pairs' if result.task == Task.RERANK else 'texts'}, "
         f"in {sum(result.timings_s.values()):.1f} s"
     )
+    if result.gate is not None:
+        console.print(f"  served {result.gate.summary()}")
     for folder in result.model_dirs:
         console.print(f"  {folder}")
 

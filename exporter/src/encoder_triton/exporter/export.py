@@ -1,4 +1,10 @@
-"""The export pipeline: resolve, detect the task, export ONNX, validate against PyTorch, write.
+"""The export pipeline: resolve, detect the task, export ONNX, validate, build the served
+precision, gate it, write.
+
+The fp32 ONNX export is validated against PyTorch first (an export bug is not a precision
+loss); then `engines.build_encoder` turns it into what Triton serves (optimised, int8, fp16 or
+a TensorRT engine) and `fidelity.evaluate` gates that artefact against the same PyTorch outputs
+with the task's metrics and the precision's bounds.
 
 Example:
     >>> result = export_model("path/to/all-MiniLM-L6-v2", repo=Path("model_repository"),
@@ -15,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,9 @@ import numpy as np
 from encoder_triton import contract
 from encoder_triton.contract import Task
 from encoder_triton.exporter.architectures import ExportSpec, architecture_for
+from encoder_triton.exporter.engines import EngineOptions, build_encoder, run_for_gate
 from encoder_triton.exporter.errors import FidelityError
+from encoder_triton.exporter.fidelity import GateReport, evaluate
 from encoder_triton.exporter.heads import ClassificationHead, RerankHead, classification_head
 from encoder_triton.exporter.onnx_export import Head, export_onnx, save_tokenizer
 from encoder_triton.exporter.pooling import Pooling, read_pooling
@@ -42,7 +50,7 @@ from encoder_triton.exporter.validation import (
     reference_logits,
 )
 from encoder_triton.runtime.encoder import OnnxEncoder
-from encoder_triton.runtime.tokenization import TextTokenizer
+from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
 REPORT_FILE = "export_report.json"
 #: The real text Triton runs through both steps at load (model_warmup), before any traffic;
@@ -63,10 +71,12 @@ def _silent(_: str) -> Iterator[None]:
 class ExportResult:
     name: str
     model_dirs: list[Path]
-    fidelity: FidelityReport
+    fidelity: FidelityReport  # the fp32 ONNX export against PyTorch
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     task: Task = Task.EMBED
+    #: The served artefact (its precision and engine) against PyTorch: what the gate decided on.
+    gate: GateReport | None = None
 
 
 def export_model(
@@ -80,6 +90,7 @@ def export_model(
     min_cosine: float = FP32_MIN_COSINE,
     max_abs_error: float = FP32_MAX_ABS_ERROR,
     progress: Progress = _silent,
+    engine: EngineOptions | None = None,
 ) -> ExportResult:
     """Export MODEL (hub id or folder) into `repo` as an ensemble answering its task.
 
@@ -87,8 +98,14 @@ def export_model(
     FidelityError, listing every failing text, when the ONNX export disagrees with the PyTorch
     reference (embeddings below `min_cosine`, probabilities or scores off by more than
     `max_abs_error`); nothing is written to `repo` then.
+
+    `engine` picks the served precision, format, optimisation and backend (default: fp32 ONNX
+    on the python backend); the served artefact must then meet its precision's fidelity bounds
+    (see `fidelity`), or the export fails the same way unless `engine.accept_degraded`.
     """
     options = options or ServingOptions()
+    engine = engine or EngineOptions()
+    started = time.perf_counter()
     timings: dict[str, float] = {}
     notes: list[str] = []
 
@@ -135,17 +152,37 @@ def export_model(
             )
             # Exactly what Triton's steps compute: the same runtime code on the same files.
             candidate = OnnxEncoder(onnx_artifact.path).encode_outputs(_candidate_tokens(tokenizer, choice.task))
-            fidelity = _validate(
-                source,
-                architecture,
-                head,
-                candidate,
-                max_length=max_length,
-                min_cosine=min_cosine,
-                max_abs_error=max_abs_error,
-            )
+            reference = _reference(source, architecture, head, max_length=max_length)
+            fidelity = _validate(reference, candidate, min_cosine=min_cosine, max_abs_error=max_abs_error)
         if not fidelity.passed:
             raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
+        fp32_size = _size(encoder_dir)
+
+        with step("engine", f"Building the {engine.describe()} encoder"):
+            built = build_encoder(
+                onnx_artifact.path,
+                config=source.config,
+                options=engine,
+                calibration=_calibration_tokens(tokenizer, choice.task, engine),
+                max_length=max_length,
+                max_batch_size=options.max_batch_size,
+                max_batch_tokens=options.max_batch_tokens,
+                work_dir=staging / "work",
+            )
+        notes.extend(built.notes)
+        with step("gate", f"Fidelity gate ({engine.precision.value}) on {checked}"):
+            gate = _gate(built, _candidate_tokens(tokenizer, choice.task), reference, choice.task, engine)
+        if gate.skipped:
+            notes.append(f"fidelity gate skipped: {gate.skipped}")
+        elif not gate.passed:
+            if not engine.accept_degraded:
+                raise FidelityError(
+                    f"the {engine.describe()} encoder of {model!r} misses its fidelity bounds "
+                    "(--accept-degraded exports it anyway, recorded in export_report.json):",
+                    gate.failures,
+                )
+            gate = replace(gate, accepted_degraded=True)
+            notes.append("exported below the fidelity bounds (--accept-degraded): " + "; ".join(gate.failures))
 
         first_output = candidate[onnx_artifact.output_names[0]]
         spec = EncoderSpec(
@@ -158,23 +195,32 @@ def export_model(
             labels=head.labels if isinstance(head, ClassificationHead) else (),
             activation=head.activation if isinstance(head, ClassificationHead) else None,
             normalized=isinstance(head, Pooling) and head.normalize,
+            execution=built.execution,
         )
         report = {
             "source_model": model,
             "task": spec.task.value,
             "task_reason": choice.reason,
             "architecture": architecture.model_type,
-            "precision": "fp32",
-            "format": "onnx",
+            "precision": engine.precision.value,
+            "format": engine.format.value,
+            "backend": built.execution.backend.value,
+            "device": built.execution.device.value,
+            "encoder_file": built.execution.file,
             "opset": onnx_artifact.opset,
             **_head_report(head),
             "dimension": spec.dimension,
             "max_length": max_length,
             "encoder_inputs": list(spec.encoder_inputs),
             "encoder_outputs": list(onnx_artifact.output_names),
-            "size_bytes": sum(p.stat().st_size for p in encoder_dir.iterdir()),
-            "fidelity": fidelity.to_dict(),
+            "size_bytes": _size(encoder_dir),
+            "fp32_size_bytes": fp32_size,
+            "fidelity": gate.to_dict(),
+            "fp32_fidelity": fidelity.to_dict(),
+            "kept_fp32": built.kept_fp32,
+            **built.details,
             "timings_s": timings,
+            "export_time_s": round(time.perf_counter() - started, 3),
             "notes": notes,
         }
         (encoder_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
@@ -183,7 +229,9 @@ def export_model(
             dirs = write_repository(
                 repo, name, spec, options, tokenizer_dir=tokenizer_dir, encoder_dir=encoder_dir, warmup=warmup
             )
-    return ExportResult(name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes, task=choice.task)
+    return ExportResult(
+        name=name, model_dirs=dirs, fidelity=fidelity, timings_s=timings, notes=notes, task=choice.task, gate=gate
+    )
 
 
 def _head(source: ModelSource, task: Task) -> Head:
@@ -202,19 +250,19 @@ def _head_report(head: Head) -> dict[str, Any]:
     return {"rerank": {"num_labels": head.num_labels, "score": "sigmoid(raw_score)"}}
 
 
-def _validate(
-    source: ModelSource,
-    architecture: ExportSpec,
-    head: Head,
-    candidate: dict[str, np.ndarray],
-    *,
-    max_length: int,
-    min_cosine: float,
-    max_abs_error: float,
-) -> FidelityReport:
-    """The candidate's outputs against the PyTorch reference of the same task."""
+@dataclass(frozen=True)
+class _Reference:
+    """PyTorch's answer for the task's gated output on the fixed rows."""
+
+    output: str  # the encoder output it is compared with
+    values: np.ndarray
+    rows: list[str]  # the texts (or query | document pairs) the values belong to
+
+
+def _reference(source: ModelSource, architecture: ExportSpec, head: Head, *, max_length: int) -> _Reference:
+    """The PyTorch reference of the same task: embeddings, probabilities or rerank scores."""
     if isinstance(head, Pooling):
-        reference = reference_embeddings(
+        embeddings = reference_embeddings(
             source.path,
             REFERENCE_TEXTS,
             max_length=max_length,
@@ -222,7 +270,7 @@ def _validate(
             sentence_transformer=source.is_sentence_transformer,
             model_class=architecture.reference_class(Task.EMBED),
         )
-        return compare_embeddings(reference, candidate[contract.EMBEDDING], REFERENCE_TEXTS, min_cosine=min_cosine)
+        return _Reference(contract.EMBEDDING, embeddings, list(REFERENCE_TEXTS))
     if isinstance(head, ClassificationHead):
         logits = reference_logits(
             source.path,
@@ -230,12 +278,7 @@ def _validate(
             max_length=max_length,
             model_class=architecture.reference_class(Task.CLASSIFY),
         )
-        return compare_scores(
-            head.probabilities(logits),
-            candidate[contract.PROBABILITIES],
-            REFERENCE_TEXTS,
-            max_abs_error=max_abs_error,
-        )
+        return _Reference(contract.PROBABILITIES, head.probabilities(logits), list(REFERENCE_TEXTS))
     queries, documents = reference_pairs()
     logits = reference_logits(
         source.path,
@@ -246,7 +289,55 @@ def _validate(
     )
     scores = 1.0 / (1.0 + np.exp(-head.raw_scores(logits)))
     rows = [f"{q[:20]} | {d}" for q, d in zip(queries, documents, strict=True)]
-    return compare_scores(scores, candidate[contract.SCORE], rows, max_abs_error=max_abs_error)
+    return _Reference(contract.SCORE, scores, rows)
+
+
+def _validate(
+    reference: _Reference, candidate: dict[str, np.ndarray], *, min_cosine: float, max_abs_error: float
+) -> FidelityReport:
+    """The fp32 export's outputs against the PyTorch reference of the same task."""
+    if reference.output == contract.EMBEDDING:
+        return compare_embeddings(reference.values, candidate[reference.output], reference.rows, min_cosine=min_cosine)
+    return compare_scores(reference.values, candidate[reference.output], reference.rows, max_abs_error=max_abs_error)
+
+
+def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, engine: EngineOptions) -> GateReport:
+    """The served artefact on the same rows, through the runtime, against PyTorch."""
+    run = run_for_gate(built, tokens)
+    if run.outputs is None:
+        return GateReport(
+            task=task.value,
+            precision=engine.precision.value,
+            texts=len(reference.rows),
+            metrics={},
+            thresholds=engine.gate_thresholds().to_dict(),
+            runner=run.runner,
+            skipped=run.skipped,
+        )
+    return evaluate(
+        task.value,
+        engine.precision.value,
+        reference.values,
+        run.outputs[reference.output],
+        reference.rows,
+        thresholds=engine.thresholds,
+        runner=run.runner,
+    )
+
+
+def _calibration_tokens(tokenizer: TextTokenizer, task: Task, engine: EngineOptions) -> TokenBatch:
+    """The calibration texts as the served tokenizer step turns them into tokens; a reranker
+    sees them as (query, document) pairs of neighbouring texts."""
+    from encoder_triton.exporter.calibration_texts import CALIBRATION_TEXTS
+
+    texts = list(engine.calibration_texts or CALIBRATION_TEXTS)
+    if task is Task.RERANK:
+        return tokenizer.encode_pairs(texts[0::2][: len(texts) // 2], texts[1::2][: len(texts) // 2])
+    return tokenizer.encode(texts)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != REPORT_FILE)
 
 
 def _candidate_tokens(tokenizer: TextTokenizer, task: Task) -> Any:

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from encoder_triton import contract
+from encoder_triton.exporter.execution import Backend, Device, EncoderExecution
+from encoder_triton.exporter.native_backend import native_encoder_config
 from encoder_triton.exporter.triton_config import (
     DynamicBatching,
     EnsembleStep,
@@ -126,6 +128,8 @@ class EncoderSpec:
     labels: tuple[str, ...] = ()  # classify: label names in LOGITS column order
     activation: contract.Activation | None = None  # classify
     normalized: bool = False  # embed: unit-length EMBEDDING rows
+    #: File, engine, precision, backend and device of the encoder step (issue 10).
+    execution: EncoderExecution = EncoderExecution()
 
     def __post_init__(self) -> None:
         if self.task is contract.Task.CLASSIFY and (len(self.labels) != self.dimension or self.activation is None):
@@ -176,6 +180,7 @@ def repository_configs(
             contract.Param.TOKENIZER_FILE: "tokenizer.json",
             contract.Param.MAX_CHARS: str(options.max_chars),
             contract.Param.TRUNCATION: str(options.truncate).lower(),
+            **_tokenizer_execution_parameters(spec.execution),
         },
         warmups=tuple(
             Warmup(
@@ -188,24 +193,8 @@ def repository_configs(
         if warm
         else (),
     )
-    encoder = ModelConfig(
-        name=encoder_name,
-        backend="python",
-        max_batch_size=options.max_batch_size,
-        inputs=ragged_tokens,
-        outputs=outputs,
-        dynamic_batching=batching,
-        instance_groups=(
-            InstanceGroup(
-                count=options.instances, kind="KIND_CPU", rate_limiter_resources=options.rate_limiter_resources
-            ),
-        ),
-        parameters={
-            **shared,
-            contract.Param.ENCODER_FILE: "model.onnx",
-            contract.Param.MAX_BATCH_TOKENS: str(options.max_batch_tokens),
-        },
-        warmups=tuple(
+    encoder_warmups = (
+        tuple(
             Warmup(
                 f"sample tokens x{b}",
                 b,
@@ -217,8 +206,42 @@ def repository_configs(
             for b in batches
         )
         if warm
-        else (),
+        else ()
     )
+    encoder = ModelConfig(
+        name=encoder_name,
+        backend="python",
+        max_batch_size=options.max_batch_size,
+        inputs=ragged_tokens,
+        outputs=outputs,
+        dynamic_batching=batching,
+        instance_groups=(
+            InstanceGroup(
+                count=options.instances,
+                kind=spec.execution.instance_kind,
+                rate_limiter_resources=options.rate_limiter_resources,
+            ),
+        ),
+        parameters={
+            **shared,
+            contract.Param.ENCODER_FILE: spec.execution.file,
+            contract.Param.MAX_BATCH_TOKENS: str(options.max_batch_tokens),
+            **_encoder_execution_parameters(spec.execution),
+        },
+        warmups=encoder_warmups,
+    )
+    if spec.execution.backend is Backend.NATIVE:
+        encoder = native_encoder_config(
+            encoder_name,
+            inputs=ragged_tokens,
+            outputs=outputs,
+            execution=spec.execution,
+            max_batch_size=options.max_batch_size,
+            instances=options.instances,
+            batching=batching,
+            warmups=encoder_warmups,
+            rate_limiter_resources=options.rate_limiter_resources,
+        )
     ensemble = ModelConfig(
         name=name,
         platform="ensemble",
@@ -235,10 +258,38 @@ def repository_configs(
             contract.Param.TRUNCATION: str(options.truncate).lower(),
             contract.Param.MAX_CHARS: str(options.max_chars),
             contract.Param.SOURCE_MODEL: spec.source_model,
+            **_ensemble_execution_parameters(spec.execution),
         },
         response_cache=options.response_cache,
     )
     return [ensemble, tokenizer, encoder]
+
+
+# Precision and engine parameters are written only when they differ from the defaults the
+# runtime assumes (fp32, ONNX Runtime, CPU), so default exports keep their configs unchanged.
+
+
+def _ensemble_execution_parameters(execution: EncoderExecution) -> dict[str, str]:
+    if execution.precision is contract.Precision.FP32:
+        return {}
+    return {contract.Param.PRECISION: execution.precision.value}
+
+
+def _tokenizer_execution_parameters(execution: EncoderExecution) -> dict[str, str]:
+    if not execution.length_buckets:
+        return {}
+    return {contract.Param.LENGTH_BUCKETS: ",".join(str(b) for b in execution.length_buckets)}
+
+
+def _encoder_execution_parameters(execution: EncoderExecution) -> dict[str, str]:
+    params = {}
+    if execution.precision is not contract.Precision.FP32:
+        params[contract.Param.PRECISION] = execution.precision.value
+    if execution.engine is not contract.Engine.ONNXRUNTIME:
+        params[contract.Param.ENGINE] = execution.engine.value
+    if execution.device is Device.GPU and execution.engine is contract.Engine.ONNXRUNTIME:
+        params[contract.Param.EXECUTION_PROVIDERS] = ",".join(execution.gpu_providers)
+    return params
 
 
 def write_repository(
@@ -271,7 +322,8 @@ def write_repository(
         if version_files is not None:
             for item in version_files.iterdir():
                 shutil.move(str(item), staging / "1" / item.name)
-            (staging / "1" / "model.py").write_text(_MODEL_PY.format(cls=adapter))
+            if config.backend == "python":  # native backends read the model file themselves
+                (staging / "1" / "model.py").write_text(_MODEL_PY.format(cls=adapter))
         (staging / "config.pbtxt").write_text(render(config))
         if config.warmups and warmup is not None:
             _write_warmup_files(staging / "warmup", warmup, text_input=config is tokenizer_cfg)

@@ -139,6 +139,10 @@ class ModelConfig:
     ensemble_steps: tuple[EnsembleStep, ...] = ()
     warmups: tuple[Warmup, ...] = ()
     response_cache: bool = False
+    #: Native backends: the file in the version folder (e.g. "model.plan").
+    default_model_filename: str | None = None
+    #: Triton's ModelOptimizationPolicy as proto-JSON (e.g. execution accelerators).
+    optimization: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "max_batch_size": self.max_batch_size}
@@ -146,6 +150,8 @@ class ModelConfig:
             out["backend"] = self.backend
         if self.platform:
             out["platform"] = self.platform
+        if self.default_model_filename:
+            out["default_model_filename"] = self.default_model_filename
         out["input"] = [t.to_dict() for t in self.inputs]
         out["output"] = [t.to_dict() for t in self.outputs]
         if self.dynamic_batching:
@@ -160,6 +166,8 @@ class ModelConfig:
             out["model_warmup"] = [w.to_dict() for w in self.warmups]
         if self.response_cache:
             out["response_cache"] = {"enable": True}
+        if self.optimization:
+            out["optimization"] = self.optimization
         return out
 
 

@@ -13,13 +13,14 @@ Example:
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from encoder_triton.runtime.batching import plan_sub_batches
+from encoder_triton.runtime.providers import available_cores
 from encoder_triton.runtime.tokenization import TokenBatch
 
 #: Default padded-token budget of one sub-batch: 64 rows at 128 tokens.
@@ -28,7 +29,30 @@ DEFAULT_MAX_BATCH_TOKENS = 8192
 
 def default_threads(instances: int) -> int:
     """Intra-op threads per instance so that all instances together use each core once."""
-    return max(1, (os.cpu_count() or 1) // max(1, instances))
+    return max(1, available_cores() // max(1, instances))
+
+
+def encode_in_sub_batches(
+    run_outputs: Callable[[TokenBatch], dict[str, np.ndarray]],
+    batch: TokenBatch,
+    max_batch_tokens: int,
+    max_rows: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Every output of `run_outputs` for every row of `batch`, in length-sorted sub-batches
+    under a token budget (and at most `max_rows` rows, the limit of a TensorRT profile), in the
+    input order."""
+    if len(batch) == 0:
+        raise ValueError("encode() needs at least one row")
+    out: dict[str, np.ndarray] = {}
+    for planned in plan_sub_batches(batch.lengths, max_batch_tokens):
+        step = max_rows or len(planned)
+        for start in range(0, len(planned), step):
+            rows = planned[start : start + step]
+            for name, result in run_outputs(batch.take(rows)).items():
+                if name not in out:
+                    out[name] = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
+                out[name][rows] = result
+    return out
 
 
 class OnnxEncoder:
@@ -48,9 +72,13 @@ class OnnxEncoder:
         # 0 lets ORT use every core; Triton instances pass their share to avoid oversubscription.
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
+        if 0 < intra_op_threads < available_cores():
+            # Sharing the cores with other instances: idle threads must sleep, not spin.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
         )
+        self.providers = self._session.get_providers()
         self.input_names = [i.name for i in self._session.get_inputs()]
         self.output_names = [o.name for o in self._session.get_outputs()]
         self.output_name = self.output_names[0]
@@ -76,12 +104,4 @@ class OnnxEncoder:
 
     def encode_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
         """Every output for every row of `batch`, computed in token-budget sub-batches."""
-        if len(batch) == 0:
-            raise ValueError("encode() needs at least one row")
-        out: dict[str, np.ndarray] = {}
-        for rows in plan_sub_batches(batch.lengths, self.max_batch_tokens):
-            for name, result in self.run_outputs(batch.take(rows)).items():
-                if name not in out:
-                    out[name] = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
-                out[name][rows] = result
-        return out
+        return encode_in_sub_batches(self.run_outputs, batch, self.max_batch_tokens)

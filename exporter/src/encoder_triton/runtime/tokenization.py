@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.runtime.shape_buckets import bucket_for
 from encoder_triton.runtime.texts import raise_for_problems
 
 
@@ -102,6 +103,7 @@ class TextTokenizer:
         pad_id: int,
         with_token_type_ids: bool = True,
         truncate: bool = True,
+        length_buckets: Sequence[int] = (),
     ) -> None:
         tokenizer.no_padding()
         if truncate:
@@ -113,6 +115,9 @@ class TextTokenizer:
         self.pad_id = pad_id
         self.with_token_type_ids = with_token_type_ids
         self.truncate = truncate
+        # Native backends take no ragged inputs: padding up to a bucket lets the dynamic
+        # batcher merge requests of different lengths (see shape_buckets).
+        self.length_buckets = tuple(length_buckets)
 
     @classmethod
     def from_file(
@@ -123,6 +128,7 @@ class TextTokenizer:
         pad_id: int,
         with_token_type_ids: bool = True,
         truncate: bool = True,
+        length_buckets: Sequence[int] = (),
     ) -> TextTokenizer:
         from tokenizers import Tokenizer
 
@@ -132,6 +138,7 @@ class TextTokenizer:
             pad_id=pad_id,
             with_token_type_ids=with_token_type_ids,
             truncate=truncate,
+            length_buckets=length_buckets,
         )
 
     def encode(self, texts: Sequence[str]) -> TokenBatch:
@@ -190,6 +197,8 @@ class TextTokenizer:
 
     def _batch(self, encodings: Sequence[Any]) -> TokenBatch:
         width = max((len(e.ids) for e in encodings), default=0)
+        if self.length_buckets:
+            width = bucket_for(width, self.length_buckets)
         rows = len(encodings)
         ids = np.full((rows, width), self.pad_id, dtype=np.int64)
         mask = np.zeros((rows, width), dtype=np.int64)

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from encoder_triton import contract
-from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder, default_threads
+from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
+from encoder_triton.runtime.providers import cache_root, intra_op_threads, parse_preference, select_providers
+from encoder_triton.runtime.shape_buckets import length_buckets, optimization_profiles, parse_buckets
 from encoder_triton.runtime.texts import InvalidTextError, decode_texts
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
@@ -38,7 +40,12 @@ class _ModelArgs:
         self.device_id = int(args.get("model_instance_device_id", "0") or 0)
         self.parameters = {key: value["string_value"] for key, value in self.config.get("parameters", {}).items()}
         self.output_names = [o["name"] for o in self.config.get("output", [])]
+        self.input_names = [i["name"] for i in self.config.get("input", [])]
         self.instances = sum(int(g.get("count", 1)) for g in self.config.get("instance_group", [])) or 1
+        self.cpu_instances = sum(
+            int(g.get("count", 1)) for g in self.config.get("instance_group", []) if g.get("kind") != "KIND_GPU"
+        )
+        self.max_batch_size = int(self.config.get("max_batch_size", 0) or 0)
 
     def parameter(self, key: str, default: str | None = None) -> str:
         if key in self.parameters:
@@ -69,6 +76,9 @@ class TokenizerModel:
             pad_id=int(model.parameter(contract.Param.PAD_ID, "0")),
             with_token_type_ids=contract.TOKEN_TYPE_IDS in self.outputs,
             truncate=model.parameter(contract.Param.TRUNCATION, "true") == "true",
+            length_buckets=parse_buckets(model.parameters[contract.Param.LENGTH_BUCKETS])
+            if contract.Param.LENGTH_BUCKETS in model.parameters
+            else (),
         )
         max_chars = model.parameter(contract.Param.MAX_CHARS, "")
         self.max_chars = int(max_chars) if max_chars else None
@@ -113,17 +123,7 @@ class EncoderModel:
 
     def initialize(self, args: dict[str, str]) -> None:
         model = _ModelArgs(args)
-        providers: list[Any] = ["CPUExecutionProvider"]
-        if model.instance_kind == "GPU":
-            providers = [("CUDAExecutionProvider", {"device_id": model.device_id}), *providers]
-        self.encoder = OnnxEncoder(
-            model.version_dir / model.parameter(contract.Param.ENCODER_FILE, "model.onnx"),
-            intra_op_threads=int(
-                model.parameter(contract.Param.INTRA_OP_THREADS, str(default_threads(model.instances)))
-            ),
-            providers=providers,
-            max_batch_tokens=int(model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))),
-        )
+        self.encoder = load_encoder(model)
         self.output_names = model.output_names
         self.pad_id = int(model.parameter(contract.Param.PAD_ID, "0"))
 
@@ -152,3 +152,36 @@ class EncoderModel:
         ids, mask = get(contract.INPUT_IDS), get(contract.ATTENTION_MASK)
         assert ids is not None and mask is not None
         return TokenBatch(input_ids=ids, attention_mask=mask, token_type_ids=get(contract.TOKEN_TYPE_IDS))
+
+
+def load_encoder(model: _ModelArgs) -> Any:
+    """The runner the config asks for: ONNX Runtime with providers for this instance's kind
+    (CPU, or CUDA / TensorRT providers on a GPU), or a TensorRT engine."""
+    path = model.version_dir / model.parameter(contract.Param.ENCODER_FILE, "model.onnx")
+    max_batch_tokens = int(model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS)))
+    engine = contract.Engine(model.parameter(contract.Param.ENGINE, contract.Engine.ONNXRUNTIME.value))
+    if engine is contract.Engine.TENSORRT:
+        from encoder_triton.runtime.tensorrt_runner import TensorRTEncoder
+
+        return TensorRTEncoder(path, device_id=model.device_id, max_batch_tokens=max_batch_tokens)
+
+    import onnxruntime as ort
+
+    precision = contract.Precision(model.parameter(contract.Param.PRECISION, contract.Precision.FP32.value))
+    max_length = int(model.parameter(contract.Param.MAX_LENGTH, "512"))
+    providers = select_providers(
+        model.instance_kind,
+        device_id=model.device_id,
+        preference=parse_preference(model.parameter(contract.Param.EXECUTION_PROVIDERS, "cuda")),
+        available=ort.get_available_providers(),
+        fp16=precision is contract.Precision.FP16,
+        tensorrt_cache_dir=cache_root() / "tensorrt-ep" / str(model.config.get("name", "encoder")),
+        profiles=optimization_profiles(
+            max(1, model.max_batch_size), length_buckets(max_length), max_batch_tokens=max_batch_tokens
+        ),
+        input_names=model.input_names,
+    )
+    threads = model.parameter(
+        contract.Param.INTRA_OP_THREADS, str(intra_op_threads(model.instance_kind, model.cpu_instances))
+    )
+    return OnnxEncoder(path, intra_op_threads=int(threads), providers=providers, max_batch_tokens=max_batch_tokens)

@@ -1,0 +1,64 @@
+"""Exports that exercise the gate's decisions and the other layouts, without a server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from encoder_triton.contract import Precision
+from encoder_triton.exporter.engines import EngineOptions
+from encoder_triton.exporter.errors import FidelityError
+from encoder_triton.exporter.execution import Backend
+from encoder_triton.exporter.export import export_model
+from encoder_triton.exporter.fidelity import Thresholds
+from encoder_triton.exporter.triton_config import parse
+
+pytestmark = pytest.mark.slow
+
+#: A bound no export can meet: cosine never exceeds 1.
+IMPOSSIBLE = Thresholds(min_cosine=1.0 + 1e-9)
+
+
+def _report(repo: Path, name: str) -> dict:
+    return json.loads((repo / f"{name}_encoder" / "1" / "export_report.json").read_text())
+
+
+def test_below_the_bounds_the_export_fails_with_the_numbers_unless_accepted(minilm_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(FidelityError) as caught:
+        export_model(str(minilm_dir), repo=tmp_path, name="strict", engine=EngineOptions(thresholds=IMPOSSIBLE))
+    message = str(caught.value)
+    assert "misses its fidelity bounds" in message and "--accept-degraded" in message
+    assert "min_cosine 1 < 1.000000001 (fp32); worst texts: " in message
+    assert not (tmp_path / "strict").exists()
+
+    accepted = EngineOptions(thresholds=IMPOSSIBLE, accept_degraded=True, backend=Backend.NATIVE)
+    result = export_model(str(minilm_dir), repo=tmp_path, name="lenient", engine=accepted)
+    assert result.gate is not None and result.gate.accepted_degraded and not result.gate.passed
+    report = _report(tmp_path, "lenient")
+    assert report["fidelity"]["accepted_degraded"] and not report["fidelity"]["passed"]
+    assert any("--accept-degraded" in note for note in report["notes"])
+
+    # ... and the native layout: Triton's onnxruntime backend, bucket padding, no model.py.
+    encoder = parse((tmp_path / "lenient_encoder" / "config.pbtxt").read_text())
+    tokenizer = parse((tmp_path / "lenient_tokenizer" / "config.pbtxt").read_text())
+    assert encoder.backend == "onnxruntime" and encoder.default_model_filename == "model.onnx"
+    assert tokenizer.parameters["length_buckets"].string_value == "16,32,64,128,256"
+    files = sorted(p.name for p in (tmp_path / "lenient_encoder" / "1").iterdir())
+    assert files == ["export_report.json", "model.onnx"]
+
+
+def test_fp16_is_gated_here_on_the_cpu_provider(minilm_dir: Path, tmp_path: Path) -> None:
+    result = export_model(str(minilm_dir), repo=tmp_path, name="half", engine=EngineOptions(precision=Precision.FP16))
+    report = _report(tmp_path, "half")
+    assert report["precision"] == "fp16" and report["device"] == "gpu"
+    # No GPU here: ONNX Runtime's CPU provider runs the fp16 graph for the gate.
+    assert report["fidelity"]["passed"] and report["fidelity"]["runner"] == ["CPUExecutionProvider"]
+    assert result.gate is not None and result.gate.min_cosine >= 0.999
+    assert report["optimize"]["for_gpu"] and report["fp16"]["io"] == "fp32"
+    assert any(node.startswith("et_pool/") for node in report["fp16"]["kept_fp32_nodes"])
+    assert report["size_bytes"] < 0.6 * report["fp32_size_bytes"]
+    encoder = parse((tmp_path / "half_encoder" / "config.pbtxt").read_text())
+    assert encoder.instance_group[0].kind == encoder.instance_group[0].KIND_GPU
+    assert encoder.parameters["encoder_triton.precision"].string_value == "fp16"
