@@ -30,6 +30,9 @@ def test_readme_snippet_runs(
     server = request.getfixturevalue("minilm_tasks_server") if tasks else minilm_server
     code = code.replace("127.0.0.1:8001", server.endpoints.grpc)
     code = code.replace("127.0.0.1:8000", server.endpoints.http)
+    if '"model_repository"' in code:  # the in-process fallback reads the repository itself
+        repo = request.getfixturevalue("minilm_tasks_repo")["repo"] if tasks else request.getfixturevalue("minilm_repo")
+        code = code.replace('"model_repository"', repr(str(repo)))
     if "127.0.0.1:8080" in code:
         gateway = start_gateway(triton_url=minilm_server.endpoints.grpc)
         code = code.replace("127.0.0.1:8080", f"127.0.0.1:{gateway.port}")

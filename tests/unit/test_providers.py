@@ -40,9 +40,7 @@ def test_tensorrt_provider_gets_precision_cache_and_one_profile_per_bucket(tmp_p
     assert trt == "TensorrtExecutionProvider" and cuda[0] == "CUDAExecutionProvider"
     assert options["trt_fp16_enable"] == "True"
     assert options["trt_engine_cache_path"] == str(tmp_path)
-    assert options["trt_profile_min_shapes"] == (
-        "input_ids:1x1,attention_mask:1x1,input_ids:1x17,attention_mask:1x17"
-    )
+    assert options["trt_profile_min_shapes"] == ("input_ids:1x1,attention_mask:1x1,input_ids:1x17,attention_mask:1x17")
     assert options["trt_profile_max_shapes"].endswith("attention_mask:8x32")
 
 

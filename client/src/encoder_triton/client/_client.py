@@ -24,6 +24,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -187,6 +188,16 @@ class EncoderClient(_BaseClient):
         )
         self._lock = threading.Lock()
 
+    @classmethod
+    def local(cls, repo: str | Path, *, max_concurrency: int = 1) -> EncoderClient:
+        """A client that runs the exported repository in this process (no Triton), same API.
+
+        Needs the runtime: `pip install encoder-triton`.
+        """
+        from encoder_triton.client._local import LocalTransport
+
+        return cls(transport=LocalTransport(repo), max_concurrency=max_concurrency)
+
     def __enter__(self) -> EncoderClient:
         return self
 
@@ -315,6 +326,13 @@ class AsyncEncoderClient(_BaseClient):
         self._transport: AsyncTransport = transport or AsyncTritonTransport(
             url, protocol=protocol, timeout=timeout, ssl=ssl, headers=headers
         )
+
+    @classmethod
+    def local(cls, repo: str | Path, *, max_concurrency: int = 1) -> AsyncEncoderClient:
+        """The in-process fallback (see `EncoderClient.local`), awaited in a worker thread."""
+        from encoder_triton.client._local import AsyncLocalTransport
+
+        return cls(transport=AsyncLocalTransport(repo), max_concurrency=max_concurrency)
 
     async def __aenter__(self) -> AsyncEncoderClient:
         return self
