@@ -83,3 +83,18 @@ def test_a_server_stopped_mid_call_is_a_connection_error_not_a_hang(minilm_repo:
     assert time.monotonic() - started < 60
     assert len(outcome) == 1 and isinstance(outcome[0], EncoderError), outcome
     assert isinstance(outcome[0], ConnectError), repr(outcome[0])
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_usage_counts_the_tokens_the_model_saw(minilm_server: Any, minilm_dir: Path, protocol: str) -> None:
+    from transformers import AutoTokenizer
+
+    texts = ["a short one", "a somewhat longer sentence about Triton's dynamic batcher", "x " * 400]
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir))
+    expected = sum(len(ids) for ids in tokenizer(texts, truncation=True, max_length=256)["input_ids"])
+    with EncoderClient(_url(minilm_server, protocol), protocol=protocol) as client:  # type: ignore[arg-type]
+        assert client.model_info("minilm").reports_tokens
+        assert client.embed(texts, model="minilm").prompt_tokens == expected
+        split = EncoderClient(_url(minilm_server, protocol), protocol=protocol)  # type: ignore[arg-type]
+        assert split.embed(texts * 30, model="minilm").prompt_tokens == expected * 30  # 90 texts: two requests
+        split.close()

@@ -229,3 +229,11 @@ def test_rerank_and_classify_errors_in_their_own_shape(
     response = requests.post(tasks_gateway.url + path, json=body, timeout=60)
     assert response.status_code == status, response.text
     assert message in response.json()["message"]
+
+
+def test_openai_usage_reports_prompt_tokens(gateway: Any) -> None:
+    from openai import OpenAI
+
+    sdk = OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+    usage = sdk.embeddings.create(model="minilm", input=["hello world", "hello"]).usage
+    assert usage.prompt_tokens == 4 + 3 and usage.total_tokens == usage.prompt_tokens  # [CLS] ... [SEP]

@@ -25,6 +25,9 @@ LOGITS = "LOGITS"  # FP32 [num_labels] per row: classify, raw head outputs
 PROBABILITIES = "PROBABILITIES"  # FP32 [num_labels] per row: classify, softmax or sigmoid of LOGITS
 SCORE = "SCORE"  # FP32 [1] per row: rerank, sigmoid(RAW_SCORE) in [0, 1]
 RAW_SCORE = "RAW_SCORE"  # FP32 [1] per row: rerank, the cross-encoder's logit
+# INT64 [1] per row: tokens the model saw (after truncation, special tokens included), from the
+# tokenizer step straight to the ensemble's outputs, so clients can report usage.
+TOKEN_COUNT = "TOKEN_COUNT"
 
 # Tokenizer -> encoder tensors. They keep Hugging Face's names because the exported ONNX graph
 # takes exactly these inputs; the tokenizer emits only those the graph declares.

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import threading
 import time
@@ -42,6 +43,7 @@ from encoder_triton.client._transport import (
 from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult
 
 T = TypeVar("T")
+R = TypeVar("R", Embeddings, Classification, RerankResult)
 
 
 def encode_texts(texts: str | Sequence[str], *, what: str = "texts") -> np.ndarray:
@@ -98,6 +100,18 @@ class _BaseClient:
         """Slices of at most the model's max_batch_size rows (the whole input if it fits)."""
         size = info.max_batch_size or 1
         return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+    @staticmethod
+    def _wanted(info: ModelInfo, *names: str) -> list[str]:
+        """The outputs to request: the task's, plus TOKEN_COUNT when the model reports usage."""
+        return [*names, contract.TOKEN_COUNT] if info.reports_tokens else list(names)
+
+    @staticmethod
+    def _with_usage(result: R, outputs: list[dict[str, np.ndarray]]) -> R:
+        counts = [o[contract.TOKEN_COUNT] for o in outputs if contract.TOKEN_COUNT in o]
+        if not counts:
+            return result
+        return dataclasses.replace(result, prompt_tokens=int(sum(int(c.sum()) for c in counts)))
 
     @staticmethod
     def _check_task(info: ModelInfo, task: str) -> None:
@@ -232,8 +246,9 @@ class EncoderClient(_BaseClient):
         info = self.model_info(model)
         self._check_task(info, contract.Task.EMBED.value)
         chunks = self._chunks(len(rows), info)
-        outputs = self._infer_chunks(model, [{contract.TEXT: rows[c]} for c in chunks], [contract.EMBEDDING], chunks)
-        return self._embeddings(info, [o[contract.EMBEDDING] for o in outputs], dimensions)
+        requests = [{contract.TEXT: rows[c]} for c in chunks]
+        outputs = self._infer_chunks(model, requests, self._wanted(info, contract.EMBEDDING), chunks)
+        return self._with_usage(self._embeddings(info, [o[contract.EMBEDDING] for o in outputs], dimensions), outputs)
 
     def classify(self, texts: str | Sequence[str], *, model: str, top_k: int | None = None) -> Classification:
         """Labels and probabilities of `texts`, in order, with the `top_k` best labels of each (1)."""
@@ -243,8 +258,10 @@ class EncoderClient(_BaseClient):
         k = check_top_k(1 if top_k is None else top_k, len(info.labels or ()) or 1)  # before any round trip
         chunks = self._chunks(len(rows), info)
         requests = [{contract.TEXT: rows[c]} for c in chunks]
-        outputs = self._infer_chunks(model, requests, [contract.LOGITS, contract.PROBABILITIES], chunks)
-        return self._classification(info, outputs, k)
+        outputs = self._infer_chunks(
+            model, requests, self._wanted(info, contract.LOGITS, contract.PROBABILITIES), chunks
+        )
+        return self._with_usage(self._classification(info, outputs, k), outputs)
 
     def rerank(
         self,
@@ -262,8 +279,9 @@ class EncoderClient(_BaseClient):
         check_top_k(top_k, len(texts))
         chunks = self._chunks(len(texts), info)
         requests = [{contract.QUERY: queries[c], contract.TEXT: texts[c]} for c in chunks]
-        outputs = self._infer_chunks(model, requests, [contract.SCORE, contract.RAW_SCORE], chunks)
-        return self._ranking(info, outputs, list(documents) if return_documents else None, top_k)
+        outputs = self._infer_chunks(model, requests, self._wanted(info, contract.SCORE, contract.RAW_SCORE), chunks)
+        ranking = self._ranking(info, outputs, list(documents) if return_documents else None, top_k)
+        return self._with_usage(ranking, outputs)
 
     # -- I/O helpers -------------------------------------------------------------------------
     def _call(self, call: Callable[[], T]) -> T:
@@ -364,11 +382,13 @@ class AsyncEncoderClient(_BaseClient):
         self._check_task(info, contract.Task.EMBED.value)
         chunks = self._chunks(len(rows), info)
 
-        async def run(chunk: slice) -> np.ndarray:
-            outputs = await self._transport.infer(model, {contract.TEXT: rows[chunk]}, [contract.EMBEDDING])
-            return outputs[contract.EMBEDDING]
+        async def run(chunk: slice) -> dict[str, np.ndarray]:
+            return await self._transport.infer(
+                model, {contract.TEXT: rows[chunk]}, self._wanted(info, contract.EMBEDDING)
+            )
 
-        return self._embeddings(info, await self._map(run, chunks), dimensions)
+        outputs = await self._map(run, chunks)
+        return self._with_usage(self._embeddings(info, [o[contract.EMBEDDING] for o in outputs], dimensions), outputs)
 
     async def classify(self, texts: str | Sequence[str], *, model: str, top_k: int | None = None) -> Classification:
         rows = encode_texts(texts)
@@ -377,10 +397,11 @@ class AsyncEncoderClient(_BaseClient):
         k = check_top_k(1 if top_k is None else top_k, len(info.labels or ()) or 1)
 
         async def run(chunk: slice) -> dict[str, np.ndarray]:
-            names = [contract.LOGITS, contract.PROBABILITIES]
+            names = self._wanted(info, contract.LOGITS, contract.PROBABILITIES)
             return await self._transport.infer(model, {contract.TEXT: rows[chunk]}, names)
 
-        return self._classification(info, await self._map(run, self._chunks(len(rows), info)), k)
+        outputs = await self._map(run, self._chunks(len(rows), info))
+        return self._with_usage(self._classification(info, outputs, k), outputs)
 
     async def rerank(
         self,
@@ -398,10 +419,11 @@ class AsyncEncoderClient(_BaseClient):
 
         async def run(chunk: slice) -> dict[str, np.ndarray]:
             inputs = {contract.QUERY: queries[chunk], contract.TEXT: texts[chunk]}
-            return await self._transport.infer(model, inputs, [contract.SCORE, contract.RAW_SCORE])
+            return await self._transport.infer(model, inputs, self._wanted(info, contract.SCORE, contract.RAW_SCORE))
 
         outputs = await self._map(run, self._chunks(len(texts), info))
-        return self._ranking(info, outputs, list(documents) if return_documents else None, top_k)
+        ranking = self._ranking(info, outputs, list(documents) if return_documents else None, top_k)
+        return self._with_usage(ranking, outputs)
 
     async def _call(self, call: Callable[[], Any]) -> Any:
         delays = self.retry.delays()

@@ -67,7 +67,7 @@ class LocalTransport:
             tokens = tokenizer.outputs_of(tokenizer.encode(inputs.get))
         except InvalidTextError as exc:
             raise InvalidInputError(f"in ensemble '{model}', {exc}") from exc  # Triton's wording
-        result = encoder.run([self._steps.EncoderStep.tokens(tokens.get)])[0]
+        result = {**tokens, **encoder.run([self._steps.EncoderStep.tokens(tokens.get)])[0]}
         return {name: result[name] for name in outputs}
 
     def infer_many(

@@ -37,6 +37,7 @@ class ModelInfo:
     normalized: bool = False
     labels: tuple[str, ...] | None = None
     activation: str | None = None  # classify: "softmax" or "sigmoid" (see contract.Activation)
+    reports_tokens: bool = False  # the ensemble returns TOKEN_COUNT (usage)
 
     @property
     def multi_label(self) -> bool:
@@ -63,6 +64,7 @@ class ModelInfo:
             normalized=params.get(contract.Param.NORMALIZED, "false") == "true",
             labels=tuple(json.loads(labels)) if labels else None,
             activation=params.get(contract.Param.ACTIVATION) or None,
+            reports_tokens=any(o.get("name") == contract.TOKEN_COUNT for o in config.get("output", [])),
         )
 
 
@@ -72,6 +74,7 @@ class Embeddings:
 
     vectors: np.ndarray
     model: str
+    prompt_tokens: int | None = None  # tokens the model saw, when the server reports them
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -97,6 +100,7 @@ class Classification:
     top_scores: np.ndarray  # float32 [texts, k]
     model: str
     multi_label: bool = False
+    prompt_tokens: int | None = None  # tokens the model saw, when the server reports them
 
     @property
     def labels(self) -> list[str]:
@@ -121,6 +125,7 @@ class RerankResult:
     raw_scores: np.ndarray  # float32 [k]
     model: str
     documents: tuple[str, ...] | None = None
+    prompt_tokens: int | None = None  # tokens the model saw (query + document pairs)
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])

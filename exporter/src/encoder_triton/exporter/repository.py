@@ -167,12 +167,13 @@ def repository_configs(
     sample_tokens = warmup.tokens if warmup is not None else {}
     batches = sorted({min(b, options.max_batch_size) for b in _WARMUP_BATCHES})
 
+    token_count = Tensor(contract.TOKEN_COUNT, contract.DTYPE_TOKENS, (1,))
     tokenizer = ModelConfig(
         name=tokenizer_name,
         backend="python",
         max_batch_size=options.max_batch_size,
         inputs=texts,
-        outputs=tokens,
+        outputs=(*tokens, token_count),
         dynamic_batching=batching,
         instance_groups=(InstanceGroup(count=options.tokenizer_instances, kind="KIND_CPU"),),
         parameters={
@@ -247,9 +248,13 @@ def repository_configs(
         platform="ensemble",
         max_batch_size=options.max_batch_size,
         inputs=texts,
-        outputs=outputs,
+        outputs=(*outputs, token_count),
         ensemble_steps=(
-            EnsembleStep(tokenizer_name, {t.name: t.name for t in texts}, {n: n for n in spec.encoder_inputs}),
+            EnsembleStep(
+                tokenizer_name,
+                {t.name: t.name for t in texts},
+                {n: n for n in (*spec.encoder_inputs, contract.TOKEN_COUNT)},
+            ),
             EnsembleStep(encoder_name, {n: n for n in spec.encoder_inputs}, {t.name: t.name for t in outputs}),
         ),
         parameters={

@@ -170,7 +170,10 @@ def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = No
             )
             for index, score in zip(result.indices, result.scores, strict=True)
         ]
-        return schemas.RerankResponse(model=body.model, results=results, usage=schemas.Usage())
+        tokens = _prompt_tokens(result)
+        return schemas.RerankResponse(
+            model=body.model, results=results, usage=schemas.Usage(prompt_tokens=tokens, total_tokens=tokens)
+        )
 
     rerank_responses: dict[int | str, dict[str, Any]] = {code: {"description": "error"} for code in (400, 404, 413)}
     for path in ("/rerank", "/v1/rerank"):
@@ -205,7 +208,10 @@ def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = No
             )
             for i in range(len(result))
         ]
-        return schemas.ClassifyResponse(model=body.model, data=data, usage=schemas.Usage())
+        tokens = _prompt_tokens(result)
+        return schemas.ClassifyResponse(
+            model=body.model, data=data, usage=schemas.Usage(prompt_tokens=tokens, total_tokens=tokens)
+        )
 
     @app.get("/v1/models", response_model=schemas.ModelList, dependencies=[Depends(authorize)])
     async def models() -> schemas.ModelList:
@@ -251,5 +257,4 @@ def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | st
 
 
 def _prompt_tokens(result: Any) -> int:
-    usage = getattr(result, "usage", None)
-    return int(getattr(usage, "prompt_tokens", 0) or 0)
+    return int(getattr(result, "prompt_tokens", None) or 0)

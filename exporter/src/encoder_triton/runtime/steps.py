@@ -122,7 +122,7 @@ class TokenizerStep:
         )
 
     def outputs_of(self, batch: TokenBatch) -> dict[str, np.ndarray]:
-        arrays = batch.arrays()
+        arrays = {**batch.arrays(), contract.TOKEN_COUNT: batch.lengths.astype(np.int64).reshape(-1, 1)}
         return {name: arrays[name] for name in self.outputs}
 
 
