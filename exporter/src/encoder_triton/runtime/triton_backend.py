@@ -99,6 +99,9 @@ class EncoderModel:
             max_batch_tokens=int(
                 model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))
             ),
+            # The instance shares the CPU with the tokenizer step, tritonserver and its other
+            # instances: spinning threads took half of it (bench: 22 -> 11 ms CPU per request).
+            allow_spinning=False,
         )
         self.output_name = model.output_names[0]
         self.pad_id = int(model.parameter(contract.Param.PAD_ID, "0"))
