@@ -67,7 +67,7 @@ class BaselineResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "in-process ONNX Runtime (same tokenizer and OnnxEncoder as the Triton steps)",
+            "kind": "in-process ONNX Runtime (the Triton steps' tokenizer and OnnxEncoder, ORT thread spinning on)",
             "best_batch_size": self.best_batch_size,
             "texts_per_s": round(self.texts_per_s, 2),
             "intra_op_threads": self.intra_op_threads,

@@ -71,6 +71,9 @@ def sweep(
     seed: Annotated[int, typer.Option(help="Seed of the payload sampler.")] = 0,
     baseline: Annotated[bool, typer.Option(help="Measure in-process ONNX Runtime first (needs --repo).")] = True,
     baseline_batch_size: Annotated[str, typer.Option(help="Batch sizes the baseline tries.")] = "1,8,16,32,64",
+    baseline_check: Annotated[
+        bool, typer.Option(help="Measure the baseline again at the end and warn if the machine's speed moved.")
+    ] = True,
     scenario: Annotated[bool, typer.Option(help="Also time the seed scenario (120 texts of ~350 words).")] = False,
     server_pid: Annotated[int | None, typer.Option(help="PID of the --url server, for its CPU use.")] = None,
     server_log: Annotated[Path | None, typer.Option(help="Write the embedded Triton's log here.")] = None,
@@ -101,6 +104,7 @@ def sweep(
             seed=seed,
             baseline=baseline,
             baseline_batch_sizes=_ints(baseline_batch_size, "--baseline-batch-size"),
+            baseline_check=baseline_check,
             scenario=scenario,
         )
     except ValueError as exc:

@@ -184,6 +184,13 @@ def render_markdown(report: dict[str, Any], *, plots: Sequence[str] = ()) -> str
                 for b in baseline["by_batch_size"]
             ],
         )
+        check = baseline.get("check_after")
+        if check:
+            lines += [
+                "",
+                f"Measured again after the served points at batch {check['batch_size']}: "
+                f"{check['texts_per_s']:.1f} texts/s ({check['drift']:+.0%}).",
+            ]
         lines.append("")
 
     if points and any(p.get("probes", {}).get("triton") for p in points):
@@ -339,7 +346,11 @@ def plot_latency(report: dict[str, Any], path: Path) -> Path:
         (line,) = ax.plot(xs, p50, marker="o", label=f"{label} p50")
         ax.plot(xs, p99, marker="^", linestyle="--", color=line.get_color(), label=f"{label} p99")
         ax.fill_between(xs, p50, p99, color=line.get_color(), alpha=0.12)
+    from matplotlib.ticker import FuncFormatter
+
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
     ax.set_ylabel("milliseconds (log scale)")
     _concurrency_ticks(ax, report["points"])
     ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -6,7 +6,9 @@
     3. for each request batch size and client concurrency: warm-up, then `repeats` windows
        of closed-loop load (`loadgen`), with the CPU and Triton statistics probes
     4. optionally the seed scenario (`scenario`) on the first variant
-    5. medians over the windows, and efficiency = served texts/s / in-process texts/s
+    5. the baseline again at its best batch size: if the machine's speed moved in between
+       (other load), the report says its efficiency figures are unreliable
+    6. medians over the windows, and efficiency = served texts/s / in-process texts/s
 
 The result is a plain dict (the JSON report); `report` turns it into Markdown and plots.
 
@@ -39,6 +41,9 @@ from encoder_triton.bench.workload import build_workload
 
 REPORT_SCHEMA = "encoder-triton-bench/sweep/1"
 
+#: Beyond this relative change of the baseline between start and end, the report warns.
+BASELINE_DRIFT_LIMIT = 0.15
+
 #: Called with (seconds of planned work done, seconds planned, what runs now).
 ProgressCallback = Callable[[float, float, str], None]
 
@@ -61,6 +66,7 @@ class SweepPlan:
     baseline: bool = True
     baseline_batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     baseline_window_s: float = 3.0
+    baseline_check: bool = True
     scenario: bool = False
     scenario_repeats: int = 3
 
@@ -82,10 +88,9 @@ class SweepPlan:
         """Planned seconds per phase (for the progress bar; server start-up not included)."""
         per_point = self.warmup_s + self.repeats * self.window_s
         points = len(self.variants) * len(self.batch_sizes) * len(self.concurrency)
+        baseline_sizes = len(self.baseline_batch_sizes) + (1 if self.baseline_check else 0)
         return {
-            "baseline": (len(self.baseline_batch_sizes) * self.repeats * self.baseline_window_s)
-            if self.baseline
-            else 0,
+            "baseline": (baseline_sizes * self.repeats * self.baseline_window_s) if self.baseline else 0,
             "load": points * per_point,
         }
 
@@ -133,25 +138,19 @@ def run_sweep(
 
     estimate = plan.estimate_s()
     total = sum(estimate.values())
-    done = 0.0
+    clock = {"done": 0.0}  # seconds of planned work done, for the progress bar
 
-    def tick(base: float, description: str) -> Callable[[float], None]:
-        def on_tick(elapsed: float) -> None:
-            if progress is not None:
-                progress(min(base + elapsed, total), total, description)
+    def show(done: float, description: str) -> None:
+        if progress is not None:
+            progress(min(done, total), total, description)
 
-        return on_tick
+    def on_batch(seconds: float) -> None:
+        clock["done"] += seconds
+        show(clock["done"], "in-process ONNX Runtime baseline")
 
     baseline_tps: float | None = None
     if plan.baseline and repo is not None and plan.task != "rerank":
         from encoder_triton.bench.baseline import run_baseline
-
-        spent = 0.0
-
-        def on_batch(seconds: float) -> None:
-            nonlocal spent
-            spent += seconds
-            tick(0.0, "in-process ONNX Runtime baseline")(min(spent, estimate["baseline"]))
 
         baseline = run_baseline(
             repo,
@@ -170,7 +169,9 @@ def run_sweep(
             if repo is None
             else f"no in-process baseline for the {plan.task} task yet"
         )
-    done = estimate["baseline"]
+    # The baseline check runs at the end: the load points start after the first part.
+    checked_at_end = plan.baseline and plan.baseline_check
+    clock["done"] = estimate["baseline"] - (plan.repeats * plan.baseline_window_s if checked_at_end else 0)
 
     points: list[dict[str, Any]] = []
     per_point = plan.warmup_s + plan.repeats * plan.window_s
@@ -180,6 +181,7 @@ def run_sweep(
             for batch_size in plan.batch_sizes:
                 for concurrency in plan.concurrency:
                     description = f"{variant.label}, batch {batch_size}, concurrency {concurrency}"
+                    start = clock["done"]
                     result = run_closed_loop(
                         _connector(address, plan.protocol),
                         workloads[batch_size],
@@ -188,14 +190,22 @@ def run_sweep(
                         window_s=plan.window_s,
                         repeats=plan.repeats,
                         probes=_probes(address, plan.protocol, model, pid),
-                        on_tick=tick(done, description),
+                        on_tick=lambda elapsed, start=start, what=description: show(start + elapsed, what),
                     )
-                    done += per_point
+                    clock["done"] = start + per_point
                     points.append(point_dict(variant, batch_size, result, baseline_tps))
             if plan.scenario and "scenario" not in report and plan.task == "embed":
-                if progress is not None:
-                    progress(done, total, "seed scenario: 120 texts of ~350 words")
+                show(clock["done"], "seed scenario: 120 texts of ~350 words")
                 report["scenario"] = _scenario(address, plan, model, repo)
+    if baseline_tps is not None and plan.baseline_check and repo is not None:
+        report["baseline"]["check_after"] = _baseline_check(repo, model, pool.texts, plan, report["baseline"], on_batch)
+        drift = report["baseline"]["check_after"]["drift"]
+        if abs(drift) > BASELINE_DRIFT_LIMIT:
+            report["notes"].append(
+                f"the in-process baseline moved {drift:+.0%} between the start and the end of the run: the "
+                "machine's speed changed (other load?), so the efficiency figures are unreliable; rerun on a "
+                "quiet machine"
+            )
     report["points"] = points
     report["summary"] = summarize(points, baseline_tps)
     report["machine"]["loadavg_end"] = _loadavg()
@@ -315,6 +325,28 @@ def _serve(
             assert server.endpoints is not None
             endpoints = server.endpoints
             yield (endpoints.grpc if protocol == "grpc" else endpoints.http), server.pid
+
+
+def _baseline_check(
+    repo: Path, model: str, texts: Sequence[str], plan: SweepPlan, baseline: dict[str, Any], on_tick: Any
+) -> dict[str, Any]:
+    """The baseline's best batch size measured again, after the served points."""
+    from encoder_triton.bench.baseline import run_baseline
+
+    again = run_baseline(
+        repo,
+        model,
+        texts,
+        batch_sizes=(baseline["best_batch_size"],),
+        window_s=plan.baseline_window_s,
+        repeats=plan.repeats,
+        on_tick=on_tick,
+    )
+    return {
+        "batch_size": baseline["best_batch_size"],
+        "texts_per_s": round(again.texts_per_s, 2),
+        "drift": round(again.texts_per_s / baseline["texts_per_s"] - 1, 3),
+    }
 
 
 def _scenario(address: str, plan: SweepPlan, model: str, repo: Path | None) -> dict[str, Any]:
