@@ -61,6 +61,7 @@ class Param:
     ENCODER_FILE = "encoder_file"
     MAX_BATCH_TOKENS = "max_batch_tokens"
     INTRA_OP_THREADS = "intra_op_threads"
+    INTRA_OP_SPINNING = "intra_op_spinning"  # "true" lets ORT's threads busy-wait
 
 
 def component_names(name: str) -> tuple[str, str]:

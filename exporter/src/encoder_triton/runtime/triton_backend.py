@@ -100,8 +100,9 @@ class EncoderModel:
                 model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))
             ),
             # The instance shares the CPU with the tokenizer step, tritonserver and its other
-            # instances: spinning threads took half of it (bench: 22 -> 11 ms CPU per request).
-            allow_spinning=False,
+            # instances: spinning threads took half of it on a busy machine (bench: 22 -> 11 ms
+            # CPU per request). config.pbtxt can turn it back on for a dedicated host.
+            allow_spinning=model.parameter(contract.Param.INTRA_OP_SPINNING, "false").lower() == "true",
         )
         self.output_name = model.output_names[0]
         self.pad_id = int(model.parameter(contract.Param.PAD_ID, "0"))
