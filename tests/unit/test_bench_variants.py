@@ -71,3 +71,13 @@ def test_labels_and_validation(repo: Path, tmp_path: Path) -> None:
         ServerVariant(instances=0)
     with pytest.raises(FileNotFoundError, match="is 'nope' exported"):
         make_variant(repo, "nope", ServerVariant(instances=2), tmp_path / "v")
+
+
+def test_thread_and_spinning_knobs_are_encoder_parameters(repo: Path, tmp_path: Path) -> None:
+    variant = ServerVariant(intra_op_threads=1, spinning=True)
+    assert variant.label == "threads=1 spinning=on" and not variant.is_default
+    target = make_variant(repo, "m", variant, tmp_path / "v")
+    encoder, tokenizer = _config(target, "m_encoder"), _config(target, "m_tokenizer")
+    assert encoder.parameters[contract.Param.INTRA_OP_THREADS].string_value == "1"
+    assert encoder.parameters[contract.Param.INTRA_OP_SPINNING].string_value == "true"
+    assert contract.Param.INTRA_OP_THREADS not in tokenizer.parameters

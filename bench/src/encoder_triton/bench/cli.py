@@ -43,6 +43,14 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
     return values
 
 
+def _switches(text: str, name: str) -> tuple[bool, ...]:
+    words = {"on": True, "off": False}
+    values = [v.strip().lower() for v in text.split(",") if v.strip()]
+    if not values or any(v not in words for v in values):
+        raise typer.BadParameter(f"{name} takes on and/or off, comma-separated, got {text!r}")
+    return tuple(words[v] for v in values)
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
@@ -62,6 +70,10 @@ def sweep(
     max_queue_delay_us: Annotated[
         str | None, typer.Option(help="Dynamic-batching delays to sweep, microseconds (needs --repo).")
     ] = None,
+    intra_op_threads: Annotated[
+        str | None, typer.Option(help="ORT threads per encoder instance to sweep (needs --repo).")
+    ] = None,
+    spinning: Annotated[str | None, typer.Option(help="ORT thread spinning to sweep: on,off (needs --repo).")] = None,
     warmup: Annotated[float, typer.Option(help="Warm-up seconds per point.")] = 3.0,
     window: Annotated[float, typer.Option(help="Seconds per measurement window.")] = 5.0,
     repeats: Annotated[int, typer.Option(help="Windows per point; the report shows their median.")] = 3,
@@ -95,6 +107,8 @@ def sweep(
             batch_sizes=_ints(batch_size, "--batch-size"),
             instances=_ints(instances, "--instances") if instances else (None,),
             max_queue_delay_us=_ints(max_queue_delay_us, "--max-queue-delay-us") if max_queue_delay_us else (None,),
+            intra_op_threads=_ints(intra_op_threads, "--intra-op-threads") if intra_op_threads else (None,),
+            spinning=_switches(spinning, "--spinning") if spinning else (None,),
             warmup_s=warmup,
             window_s=window,
             repeats=repeats,

@@ -56,6 +56,8 @@ class SweepPlan:
     batch_sizes: tuple[int, ...] = (1,)
     instances: tuple[int | None, ...] = (None,)
     max_queue_delay_us: tuple[int | None, ...] = (None,)
+    intra_op_threads: tuple[int | None, ...] = (None,)
+    spinning: tuple[bool | None, ...] = (None,)
     warmup_s: float = 3.0
     window_s: float = 5.0
     repeats: int = 3
@@ -82,7 +84,13 @@ class SweepPlan:
 
     @property
     def variants(self) -> list[ServerVariant]:
-        return [ServerVariant(i, d) for i in self.instances for d in self.max_queue_delay_us]
+        return [
+            ServerVariant(i, d, t, s)
+            for i in self.instances
+            for d in self.max_queue_delay_us
+            for t in self.intra_op_threads
+            for s in self.spinning
+        ]
 
     def estimate_s(self) -> dict[str, float]:
         """Planned seconds per phase (for the progress bar; server start-up not included)."""
@@ -233,6 +241,8 @@ def point_dict(
         "variant": variant.label,
         "instances": variant.instances,
         "max_queue_delay_us": variant.max_queue_delay_us,
+        "intra_op_threads": variant.intra_op_threads,
+        "spinning": variant.spinning,
         "batch_size": batch_size,
         "concurrency": result.concurrency,
         "texts_per_s": round(texts_per_s, 2),

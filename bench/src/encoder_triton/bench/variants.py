@@ -11,11 +11,13 @@ their version folders are symlinks, so no model file is copied.
                          each then gets cores // instances intra-op threads)
     max_queue_delay_us   `dynamic_batching.max_queue_delay_microseconds` of the tokenizer
                          and the encoder, as `ServingOptions.max_queue_delay_us` sets both
+    intra_op_threads     the encoder's `intra_op_threads` parameter (ORT threads per instance)
+    spinning             the encoder's `intra_op_spinning` parameter (ORT threads busy-wait)
 
 Example:
-    >>> variant = ServerVariant(instances=2, max_queue_delay_us=500)
+    >>> variant = ServerVariant(instances=2, max_queue_delay_us=500, intra_op_threads=1)
     >>> variant.label
-    'instances=2 delay=500us'
+    'instances=2 delay=500us threads=1'
     >>> make_variant(Path("model_repository"), "minilm", variant, Path("/tmp/v"))  # doctest: +SKIP
 """
 
@@ -35,16 +37,20 @@ class ServerVariant:
 
     instances: int | None = None
     max_queue_delay_us: int | None = None
+    intra_op_threads: int | None = None
+    spinning: bool | None = None
 
     def __post_init__(self) -> None:
         if self.instances is not None and self.instances < 1:
             raise ValueError(f"instances must be >= 1, got {self.instances}")
         if self.max_queue_delay_us is not None and self.max_queue_delay_us < 0:
             raise ValueError(f"max_queue_delay_us must be >= 0, got {self.max_queue_delay_us}")
+        if self.intra_op_threads is not None and self.intra_op_threads < 0:
+            raise ValueError(f"intra_op_threads must be >= 0 (0: all cores), got {self.intra_op_threads}")
 
     @property
     def is_default(self) -> bool:
-        return self.instances is None and self.max_queue_delay_us is None
+        return all(v is None for v in (self.instances, self.max_queue_delay_us, self.intra_op_threads, self.spinning))
 
     @property
     def label(self) -> str:
@@ -53,6 +59,10 @@ class ServerVariant:
             parts.append(f"instances={self.instances}")
         if self.max_queue_delay_us is not None:
             parts.append(f"delay={self.max_queue_delay_us}us")
+        if self.intra_op_threads is not None:
+            parts.append(f"threads={self.intra_op_threads}")
+        if self.spinning is not None:
+            parts.append(f"spinning={'on' if self.spinning else 'off'}")
         return " ".join(parts) or "as exported"
 
 
@@ -99,6 +109,10 @@ def make_variant(repo: Path, model: str, variant: ServerVariant, target: Path) -
             if len(groups) == 0:
                 groups.add()
             groups[0].count = variant.instances
+        if variant.intra_op_threads is not None and edits[folder.name]:
+            config.parameters[contract.Param.INTRA_OP_THREADS].string_value = str(variant.intra_op_threads)
+        if variant.spinning is not None and edits[folder.name]:
+            config.parameters[contract.Param.INTRA_OP_SPINNING].string_value = str(variant.spinning).lower()
         copy = target / folder.name
         copy.mkdir()
         for item in folder.iterdir():
