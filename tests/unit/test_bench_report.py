@@ -8,7 +8,7 @@ from typing import Any
 
 from encoder_triton.bench.loadgen import LoadResult, WindowStats
 from encoder_triton.bench.report import PNG_SIGNATURE, headline, write_report
-from encoder_triton.bench.sweep import SweepPlan, point_dict, summarize
+from encoder_triton.bench.sweep import SweepPlan, point_dict, rebase, summarize
 from encoder_triton.bench.variants import ServerVariant
 
 
@@ -112,3 +112,10 @@ def test_a_report_without_points_or_baseline_still_renders(tmp_path: Path) -> No
 def test_plan_estimate_is_bounded() -> None:
     plan = SweepPlan(concurrency=(1, 2), batch_sizes=(1, 4), warmup_s=1, window_s=2, repeats=3)
     assert plan.estimate_s()["load"] == 4 * (1 + 3 * 2)
+
+
+def test_rebase_takes_efficiency_against_the_faster_baseline() -> None:
+    points = synthetic_report()["points"]
+    rebase(points, 200.0)
+    assert [p["efficiency"] for p in points] == [0.2, 0.45, 0.5]
+    assert summarize(points, 200.0)["baseline_texts_per_s"] == 200.0
