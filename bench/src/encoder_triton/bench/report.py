@@ -173,10 +173,11 @@ def render_markdown(report: dict[str, Any], *, plots: Sequence[str] = ()) -> str
             "",
         ]
         lines += _table(
-            ["batch", "texts/s", "tokenising", "real / padded tokens"],
+            ["batch", "ORT spinning", "texts/s", "tokenising", "real / padded tokens"],
             [
                 [
                     b["batch_size"],
+                    "on" if b.get("spinning", True) else "off",
                     _fmt(b["texts_per_s"]),
                     f"{b['tokenize_share'] * 100:.1f}%",
                     f"{b['real_token_share'] * 100:.0f}%",

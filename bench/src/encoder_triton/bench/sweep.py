@@ -73,6 +73,8 @@ class SweepPlan:
     scenario: bool = False
     scenario_repeats: int = 3
 
+    CHECK_MEASUREMENTS = 2  # the baseline check: best batch size, spinning on and off
+
     def __post_init__(self) -> None:
         if not self.concurrency or min(self.concurrency) < 1:
             raise ValueError("concurrency needs values >= 1")
@@ -97,7 +99,8 @@ class SweepPlan:
         """Planned seconds per phase (for the progress bar; server start-up not included)."""
         per_point = self.warmup_s + self.repeats * self.window_s
         points = len(self.variants) * len(self.batch_sizes) * len(self.concurrency)
-        baseline_sizes = len(self.baseline_batch_sizes) + (1 if self.baseline_check else 0)
+        # Each batch size, the best one again without spinning; the check: the best, both ways.
+        baseline_sizes = len(self.baseline_batch_sizes) + 1 + (self.CHECK_MEASUREMENTS if self.baseline_check else 0)
         return {
             "baseline": (baseline_sizes * self.repeats * self.baseline_window_s) if self.baseline else 0,
             "load": points * per_point,
@@ -180,7 +183,8 @@ def run_sweep(
         )
     # The baseline check runs at the end: the load points start after the first part.
     checked_at_end = plan.baseline and plan.baseline_check
-    clock["done"] = estimate["baseline"] - (plan.repeats * plan.baseline_window_s if checked_at_end else 0)
+    check_s = plan.CHECK_MEASUREMENTS * plan.repeats * plan.baseline_window_s
+    clock["done"] = estimate["baseline"] - (check_s if checked_at_end else 0)
 
     points: list[dict[str, Any]] = []
     per_point = plan.warmup_s + plan.repeats * plan.window_s
