@@ -124,7 +124,7 @@ def test_scenario_splits_a_call_above_max_batch_size(minilm_server: Any, minilm_
         "minilm",
         texts,
         repeats=1,
-        in_process=InProcessModel.load(minilm_repo, "minilm"),
+        in_process=[InProcessModel.load(minilm_repo, "minilm")],
     )
     assert result["requests"] == [35, 35] and result["max_batch_size"] == 64
     assert result["how"] == "split into 2 concurrent requests (max_batch_size 64)"

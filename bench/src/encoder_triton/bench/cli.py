@@ -184,7 +184,7 @@ def scenario(
             server = stack.enter_context(EmbeddedTriton(repo))
             assert server.endpoints is not None
             address = server.endpoints.grpc if protocol == "grpc" else server.endpoints.http
-        in_process = InProcessModel.load(repo, model) if repo is not None else None
+        in_process = [InProcessModel.load(repo, model, allow_spinning=spin) for spin in (True, False)] if repo else []
         result = run_scenario(
             lambda: EncoderClient(address, protocol=protocol),  # type: ignore[arg-type]
             model,

@@ -53,11 +53,12 @@ def run_scenario(
     texts: Sequence[str],
     *,
     repeats: int = 3,
-    in_process: Any | None = None,
+    in_process: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Time one call embedding all `texts` (after a warm-up call); medians over `repeats`.
 
-    `in_process`, an `InProcessModel`, times the same texts without serving for comparison.
+    `in_process`, `InProcessModel`s (e.g. ORT spinning on and off), time the same texts
+    without serving for comparison; the fastest counts.
     """
     probe = connect()
     try:
@@ -90,16 +91,21 @@ def run_scenario(
         "median_s": round(statistics.median(times), 3),
         "texts_per_s": round(len(texts) / statistics.median(times), 2),
     }
-    if in_process is not None:
-        in_process.embed(texts)  # warm-up
-        local = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            in_process.embed(texts)
-            local.append(time.perf_counter() - started)
-        result["in_process_median_s"] = round(statistics.median(local), 3)
-        result["efficiency"] = round(statistics.median(local) / statistics.median(times), 3)
+    if in_process:
+        best = min(_time_locally(local, texts, repeats) for local in in_process)
+        result["in_process_median_s"] = round(best, 3)
+        result["efficiency"] = round(best / statistics.median(times), 3)
     return result
+
+
+def _time_locally(local: Any, texts: Sequence[str], repeats: int) -> float:
+    local.embed(texts)  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        local.embed(texts)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def _call(clients: Sequence[Any], chunks: Sequence[list[str]], model: str) -> None:

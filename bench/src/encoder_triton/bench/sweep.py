@@ -384,11 +384,11 @@ def _baseline_check(
 def _scenario(address: str, plan: SweepPlan, model: str, repo: Path | None) -> dict[str, Any]:
     from encoder_triton.bench.scenario import run_scenario, scenario_texts
 
-    in_process = None
+    in_process = []
     if repo is not None:
         from encoder_triton.bench.baseline import InProcessModel
 
-        in_process = InProcessModel.load(repo, model)
+        in_process = [InProcessModel.load(repo, model, allow_spinning=spin) for spin in (True, False)]
     return run_scenario(
         _connector(address, plan.protocol),
         model,
