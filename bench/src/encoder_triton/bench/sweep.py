@@ -1,8 +1,9 @@
 """The benchmark sweep: baseline, then every serving variant x batch size x concurrency.
 
     1. the in-process baseline (`baseline`), while no server runs, on the same texts
-    2. for each server variant (instance count x max_queue_delay; only when the sweep starts
-       the embedded Triton itself from a repository), a fresh server on loopback
+    2. for each server variant (instance count x max_queue_delay x ORT threads x spinning;
+       only when the sweep starts the embedded Triton itself from a repository), a fresh
+       server on loopback
     3. for each request batch size and client concurrency: warm-up, then `repeats` windows
        of closed-loop load (`loadgen`), with the CPU and Triton statistics probes
     4. optionally the seed scenario (`scenario`) on the first variant
