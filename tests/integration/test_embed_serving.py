@@ -100,7 +100,9 @@ def test_concurrent_requests_are_batched_and_equal_unbatched(minilm_server: Any,
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_bad_input_gets_clear_errors_and_server_keeps_serving(minilm_server: Any, st_model: Any, protocol: str) -> None:
+def test_bad_input_gets_clear_errors_and_server_keeps_serving(
+    minilm_server: Any, st_model: Any, protocol: str
+) -> None:
     with EncoderClient(_url(minilm_server, protocol), protocol=protocol) as client:  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError, match="text 0 is empty"):
             client.embed([""], model="minilm")
