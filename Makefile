@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml exporter/pyproject.toml client/pyproject.toml bench/pyp
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -c constraints.txt \
-		-e ./client -e "./exporter[export,serve]" -e ./bench --group dev
+		-e ./client -e "./exporter[export,serve,gateway]" -e ./bench --group dev
 	touch $@
 
 demo: $(STAMP)

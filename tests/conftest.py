@@ -7,8 +7,11 @@ parallel runs cannot collide, and stop it afterwards. GPU tests skip without a G
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +75,36 @@ def minilm_server(minilm_repo: Path, start_triton: Callable[..., object]) -> obj
 
 
 @pytest.fixture(scope="session")
+def ops_server(
+    tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, start_triton: Callable[..., object]
+) -> object:
+    """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
+    from encoder_triton.exporter.export import export_model
+    from encoder_triton.exporter.repository import ServingOptions
+
+    repo = tmp_path_factory.mktemp("ops_repo")
+    options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)
+    export_model(str(minilm_dir), repo=repo, name="minilm", options=options)
+    strict = ServingOptions(truncate=False, warmup=False)
+    export_model(str(minilm_dir), repo=repo, name="strict", options=strict)
+    server = start_triton(repo)
+    server.load_stats = inference_counts(server)  # type: ignore[attr-defined]  # before any test's traffic
+    return server
+
+
+def inference_counts(server: Any) -> dict[str, tuple[int, int]]:
+    """{model: (inference_count, execution_count)} from Triton's statistics API."""
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(server.endpoints.http)
+    try:
+        stats = client.get_inference_statistics()["model_stats"]
+    finally:
+        client.close()
+    return {m["name"]: (int(m["inference_count"]), int(m["execution_count"])) for m in stats}
+
+
+@pytest.fixture(scope="session")
 def corpus_sentences() -> list[str]:
     """Real, varied sentences: the Lee news corpus shipped with gensim (one article per line)."""
     import re
@@ -85,3 +118,133 @@ def corpus_sentences() -> list[str]:
             if 3 <= len(sentence.split()) <= 120:
                 sentences.append(sentence)
     return sentences
+
+
+@pytest.fixture(scope="session")
+def dashboard_metric_names() -> set[str]:
+    """Triton metric families the shipped Grafana dashboard queries."""
+    import json
+    import re
+
+    path = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards" / "encoder-triton.json"
+    panels = json.loads(path.read_text())["panels"]
+    exprs = " ".join(target["expr"] for panel in panels for target in panel["targets"])
+    return set(re.findall(r"\b(nv_[a-z_]+)\b", exprs))
+
+
+class RunningGateway:
+    def __init__(self, settings: Any) -> None:
+        import uvicorn
+
+        from encoder_triton.gateway.app import create_app
+        from encoder_triton.server.embedded import free_port
+
+        self.port = free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "gateway did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def start_gateway() -> Iterator[Callable[..., RunningGateway]]:
+    """Factory: an encoder-triton gateway (uvicorn in a thread) on a free loopback port."""
+    from encoder_triton.gateway.app import GatewaySettings
+
+    running: list[RunningGateway] = []
+
+    def start(**kwargs: Any) -> RunningGateway:
+        gateway = RunningGateway(GatewaySettings(**kwargs))
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        gateway.stop()
+
+
+# -- MiniLM as a classifier and as a reranker (examples/train_bbc_classifier.py) -------------
+
+
+@pytest.fixture(scope="session")
+def bbc_example() -> Any:
+    """examples/train_bbc_classifier.py imported as a module (it is also a script)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "train_bbc_classifier.py"
+    spec = importlib.util.spec_from_file_location("train_bbc_classifier", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bbc_split(bbc_example: Any) -> tuple[list[Any], list[Any]]:
+    """A seeded, balanced split of the BBC News articles: 60 per topic to train, 20 held out."""
+    return bbc_example.split_articles(bbc_example.load_bbc_news(), train_per_label=60, test_per_label=20)
+
+
+@pytest.fixture(scope="session")
+def bbc_classifier(
+    bbc_example: Any, bbc_split: Any, minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A BertForSequenceClassification folder: MiniLM with a topic head trained on BBC News."""
+    train, _ = bbc_split
+    return bbc_example.train_classifier(minilm_dir, train, tmp_path_factory.mktemp("bbc") / "bbc_news_classifier")
+
+
+@pytest.fixture(scope="session")
+def minilm_cross_encoder(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-label BertForSequenceClassification on MiniLM's weights: a cross-encoder whose
+    random head is scaled so that scores spread over (0, 1) instead of sitting at 0.5."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "classifier newly initialized": on purpose
+    try:
+        model = transformers.BertForSequenceClassification.from_pretrained(minilm_dir, num_labels=1).eval()
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.randn_like(model.classifier.weight))
+        model.classifier.bias.zero_()
+    folder = tmp_path_factory.mktemp("cross_encoder") / "minilm-cross-encoder"
+    model.save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_tasks_repo(
+    bbc_example: Any, bbc_classifier: Path, minilm_cross_encoder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """One repository with `bbc_news` (classify) and `reranker` (rerank); tasks are detected."""
+    from encoder_triton.exporter.export import export_model
+
+    repo = tmp_path_factory.mktemp("minilm_tasks")
+    results = {
+        "bbc_news": export_model(str(bbc_classifier), repo=repo, name="bbc_news", max_length=bbc_example.MAX_LENGTH),
+        # all-MiniLM-L6-v2 was trained on 256 tokens (its sentence-transformers config says so).
+        "reranker": export_model(str(minilm_cross_encoder), repo=repo, name="reranker", max_length=256),
+    }
+    return {"repo": repo, "results": results}
+
+
+@pytest.fixture(scope="session")
+def minilm_tasks_server(minilm_tasks_repo: dict[str, Any], start_triton: Callable[..., Any]) -> Any:
+    """An embedded Triton serving the BBC News classifier and the MiniLM reranker."""
+    return start_triton(minilm_tasks_repo["repo"])

@@ -18,8 +18,13 @@ from __future__ import annotations
 import enum
 
 # Ensemble (public model) tensors.
-TEXT = "TEXT"  # BYTES [1] per row: UTF-8 text
-EMBEDDING = "EMBEDDING"  # FP32 [dim] per row
+TEXT = "TEXT"  # BYTES [1] per row: UTF-8 text (the document, for rerank)
+QUERY = "QUERY"  # BYTES [1] per row: rerank only, the query paired with the TEXT of the same row
+EMBEDDING = "EMBEDDING"  # FP32 [dim] per row: embed
+LOGITS = "LOGITS"  # FP32 [num_labels] per row: classify, raw head outputs
+PROBABILITIES = "PROBABILITIES"  # FP32 [num_labels] per row: classify, softmax or sigmoid of LOGITS
+SCORE = "SCORE"  # FP32 [1] per row: rerank, sigmoid(RAW_SCORE) in [0, 1]
+RAW_SCORE = "RAW_SCORE"  # FP32 [1] per row: rerank, the cross-encoder's logit
 
 # Tokenizer -> encoder tensors. They keep Hugging Face's names because the exported ONNX graph
 # takes exactly these inputs; the tokenizer emits only those the graph declares.
@@ -41,6 +46,28 @@ class Task(str, enum.Enum):
     """What an exported model answers."""
 
     EMBED = "embed"
+    CLASSIFY = "classify"
+    RERANK = "rerank"
+
+
+#: The ensemble's inputs and outputs per task, in the order they appear in config.pbtxt.
+TASK_INPUTS: dict[Task, tuple[str, ...]] = {
+    Task.EMBED: (TEXT,),
+    Task.CLASSIFY: (TEXT,),
+    Task.RERANK: (QUERY, TEXT),
+}
+TASK_OUTPUTS: dict[Task, tuple[str, ...]] = {
+    Task.EMBED: (EMBEDDING,),
+    Task.CLASSIFY: (LOGITS, PROBABILITIES),
+    Task.RERANK: (SCORE, RAW_SCORE),
+}
+
+
+class Activation(str, enum.Enum):
+    """How a classifier's PROBABILITIES come from its LOGITS."""
+
+    SOFTMAX = "softmax"  # single-label: one class per text, probabilities sum to 1
+    SIGMOID = "sigmoid"  # multi-label (or one label): each label scored on its own
 
 
 class Param:
@@ -51,9 +78,13 @@ class Param:
     """
 
     TASK = "encoder_triton.task"
-    DIMENSION = "encoder_triton.dimension"
+    DIMENSION = "encoder_triton.dimension"  # width of each output row (embedding dim, num_labels, 1)
+    NORMALIZED = "encoder_triton.normalized"  # embed: "true" when EMBEDDING rows have unit length
+    LABELS = "encoder_triton.labels"  # classify: JSON list of label names, index = LOGITS column
+    ACTIVATION = "encoder_triton.activation"  # classify: an `Activation` value
     MAX_LENGTH = "encoder_triton.max_length"
     TRUNCATION = "encoder_triton.truncation"
+    MAX_CHARS = "encoder_triton.max_chars"
     SOURCE_MODEL = "encoder_triton.source_model"
     # component models
     PAD_ID = "pad_id"

@@ -2,8 +2,10 @@
 
 Example:
     $ encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
+    $ encoder-triton export cross-encoder/ms-marco-MiniLM-L-6-v2 --name reranker
     $ encoder-triton serve --repo model_repository
     $ encoder-triton embed "hello world" --model minilm
+    $ encoder-triton rerank "what is triton" "Triton serves models." "Cats sleep a lot." --model reranker
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
+from encoder_triton.contract import Task  # standard library only: keeps the CLI fast
+
 app = typer.Typer(
     help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
     no_args_is_help=True,
@@ -26,6 +30,8 @@ app = typer.Typer(
 )
 
 RepoOption = Annotated[Path, typer.Option("--repo", help="Triton model repository folder.")]
+UrlOption = Annotated[str, typer.Option(help="Triton host:port.")]
+ProtocolOption = Annotated[str, typer.Option(help="grpc or http.")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -38,13 +44,39 @@ def export(
     model: Annotated[str, typer.Argument(help="Hugging Face hub id or local model folder.")],
     repo: RepoOption = Path("model_repository"),
     name: Annotated[str | None, typer.Option(help="Name of the served model (default: from MODEL).")] = None,
+    task: Annotated[
+        Task | None, typer.Option(help="What the model serves (default: detected from the model's files).")
+    ] = None,
     max_length: Annotated[int | None, typer.Option(help="Token limit per text; longer texts are truncated.")] = None,
     max_batch_size: Annotated[int, typer.Option(help="Most texts per request and per dynamic batch.")] = 64,
     instances: Annotated[int, typer.Option(help="Encoder instances (ONNX Runtime sessions).")] = 1,
     max_queue_delay_us: Annotated[int, typer.Option(help="How long the dynamic batcher waits to fill a batch.")] = 2000,
     max_batch_tokens: Annotated[int, typer.Option(help="Padded-token budget of one encoder sub-batch.")] = 8192,
+    tokenizer_instances: Annotated[int, typer.Option(help="Tokenizer instances (python stubs).")] = 1,
+    preferred_batch_size: Annotated[
+        list[int] | None, typer.Option(help="Batch sizes the batcher prefers (repeat the option).")
+    ] = None,
+    max_queue_size: Annotated[
+        int | None, typer.Option(help="Queue bound per step; past it requests get 503/UNAVAILABLE at once.")
+    ] = None,
+    queue_timeout_us: Annotated[
+        int | None, typer.Option(help="Reject requests that waited longer than this in a queue.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Response cache on the ensemble (repeated texts skip the model).")
+    ] = False,
+    warmup: Annotated[bool, typer.Option(help="Run a real text through both steps when the models load.")] = True,
+    rate_limit_resource: Annotated[
+        list[str] | None, typer.Option(help="NAME:COUNT held by each encoder execution (serve --rate-limit).")
+    ] = None,
+    max_chars: Annotated[int, typer.Option(help="Most characters per text, checked before tokenisation.")] = 1_000_000,
+    truncate: Annotated[
+        bool, typer.Option(help="Truncate texts over --max-length tokens (--no-truncate: reject them).")
+    ] = True,
 ) -> None:
     """Export MODEL to ONNX, validate it against PyTorch and write a Triton ensemble into REPO.
+
+    The task (embed, classify or rerank) is detected from the model's files unless --task is given.
 
     Example: encoder-triton export sentence-transformers/all-MiniLM-L6-v2 --name minilm
     """
@@ -67,21 +99,44 @@ def export(
         options = ServingOptions(
             max_batch_size=max_batch_size,
             instances=instances,
+            tokenizer_instances=tokenizer_instances,
             max_queue_delay_us=max_queue_delay_us,
             max_batch_tokens=max_batch_tokens,
+            preferred_batch_sizes=tuple(preferred_batch_size or ()),
+            max_queue_size=max_queue_size,
+            queue_timeout_us=queue_timeout_us,
+            response_cache=cache,
+            warmup=warmup,
+            rate_limiter_resources=tuple(_resource(r) for r in rate_limit_resource or ()),
+            max_chars=max_chars,
+            truncate=truncate,
         )
-        result = export_model(model, repo=repo, name=name, max_length=max_length, options=options, progress=progress)
+        result = export_model(
+            model, repo=repo, name=name, task=task, max_length=max_length, options=options, progress=progress
+        )
     except (ExportError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     fidelity = result.fidelity
+    if fidelity.threshold_max_abs_error is None:
+        agreement = f"min cosine to PyTorch {fidelity.min_cosine:.6f}"
+    else:
+        agreement = f"max abs error to PyTorch {fidelity.max_abs_error:.1e}"
     console.print(
-        f"Exported [bold]{result.name}[/bold]: min cosine to PyTorch {fidelity.min_cosine:.6f} "
-        f"over {fidelity.texts} texts, in {sum(result.timings_s.values()):.1f} s"
+        f"Exported [bold]{result.name}[/bold] ({result.task.value}): {agreement} "
+        f"over {fidelity.texts} {'pairs' if result.task == Task.RERANK else 'texts'}, "
+        f"in {sum(result.timings_s.values()):.1f} s"
     )
     for folder in result.model_dirs:
         console.print(f"  {folder}")
+
+
+def _resource(spec: str) -> tuple[str, int]:
+    name, _, count = spec.partition(":")
+    if not name or not count.isdigit():
+        raise ValueError(f"--rate-limit-resource takes NAME:COUNT, got {spec!r}")
+    return name, int(count)
 
 
 @app.command()
@@ -93,11 +148,23 @@ def serve(
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 8002,
     quiet: Annotated[bool, typer.Option(help="Do not echo Triton's log.")] = False,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for all models to load.")] = 180.0,
+    cache_size: Annotated[int, typer.Option(help="Response cache bytes (for models exported with --cache).")] = 256
+    * 1024
+    * 1024,
+    rate_limit: Annotated[
+        bool, typer.Option(help="Schedule executions by the rate-limiter resources models declare.")
+    ] = False,
+    with_gateway: Annotated[
+        bool, typer.Option("--gateway", help="Also serve the OpenAI/Cohere-style HTTP gateway.")
+    ] = False,
+    gateway_port: Annotated[int, typer.Option(help="Port of the gateway (with --gateway).")] = 8080,
+    api_key: Annotated[list[str] | None, typer.Option(help="Gateway bearer key (repeat for several).")] = None,
 ) -> None:
     """Serve REPO on the embedded Triton (from the nvidia-pytriton wheel) until Ctrl-C.
 
     Example: encoder-triton serve --repo model_repository --grpc-port 8001
     """
+    from encoder_triton.exporter.repository import list_ensembles
     from encoder_triton.server.embedded import EmbeddedTriton, EmbeddedTritonError
 
     server = EmbeddedTriton(
@@ -108,6 +175,8 @@ def serve(
         metrics_port=metrics_port,
         startup_timeout_s=startup_timeout,
         log=None if quiet else sys.stderr,
+        cache_size_bytes=cache_size,
+        rate_limit=rate_limit,
     )
 
     def terminate(signum: int, _: Any) -> None:
@@ -126,12 +195,17 @@ def serve(
         raise typer.Exit(130) from None
     try:
         states = server.model_states()
-        models = ", ".join(f"{n} ({s['state']})" for n, s in sorted(states.items()))
-        typer.echo(f"Triton is ready (pid {server.pid}), serving {repo}: {models}")
+        typer.echo(f"Triton is ready (pid {server.pid}), serving {repo}:")
+        for line in describe_models(list_ensembles(repo), states):
+            typer.echo(line)
         typer.echo(f"  HTTP     http://{endpoints.http}")
         typer.echo(f"  gRPC     {endpoints.grpc}")
         typer.echo(f"  metrics  {endpoints.metrics}")
         typer.echo("Ctrl-C stops it.")
+        if with_gateway:
+            # uvicorn owns the signals while it runs; Triton is stopped when it returns.
+            _run_gateway(endpoints.grpc, "grpc", host, gateway_port, _api_keys(api_key, None))
+            return
         code = server.wait()
         raise _fail(f"tritonserver exited unexpectedly with code {code}:\n{server.log_tail(20)}")
     except KeyboardInterrupt:
@@ -140,12 +214,79 @@ def serve(
         server.stop()
 
 
+def describe_models(ensembles: list[Any], states: dict[str, dict[str, str]]) -> list[str]:
+    """One line per public model (ensemble): state, task, shape, source; then any other model."""
+    lines = []
+    shown: set[str] = set()
+    width = max((len(e.name) for e in ensembles), default=0)
+    for info in ensembles:
+        parts = [info.name, *info.components]
+        shown.update(parts)
+        state = states.get(info.name, {}).get("state", "UNKNOWN")
+        broken = [
+            f"{p} {states.get(p, {}).get('state', 'UNKNOWN')}"
+            for p in info.components
+            if states.get(p, {}).get("state") != "READY"
+        ]
+        if info.task == "classify":
+            shape = f"{len(info.labels)} labels: {', '.join(info.labels[:6])}{' ...' if len(info.labels) > 6 else ''}"
+        elif info.task == "embed":
+            shape = f"dim {info.dimension}"
+        else:
+            shape = "query + documents -> scores"
+        line = f"  {info.name:<{width}}  {state:<11} {info.task:<8}  {shape}  ({info.source_model})"
+        if broken:
+            line += "  [" + "; ".join(broken) + "]"
+        lines.append(line)
+    others = sorted(set(states) - shown)
+    if others:
+        lines.append("  other models: " + ", ".join(f"{n} ({states[n]['state']})" for n in others))
+    return lines
+
+
+def _api_keys(keys: list[str] | None, keys_file: Path | None) -> frozenset[str]:
+    found = set(keys or ())
+    if keys_file is not None:
+        found |= {
+            line.strip() for line in keys_file.read_text().splitlines() if line.strip() and not line.startswith("#")
+        }
+    return frozenset(found)
+
+
+def _run_gateway(triton_url: str, protocol: str, host: str, port: int, api_keys: frozenset[str]) -> None:
+    import uvicorn
+
+    from encoder_triton.gateway.app import GatewaySettings, create_app
+
+    if not api_keys and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: the gateway listens on {host} without API keys (--api-key)", fg="yellow", err=True)
+    app = create_app(GatewaySettings(triton_url=triton_url, protocol=protocol, api_keys=api_keys))
+    typer.echo(f"Gateway on http://{host}:{port} (OpenAPI docs at /docs) -> Triton {protocol} {triton_url}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def gateway(
+    triton: Annotated[str, typer.Option(help="Triton host:port (gRPC 8001 by default).")] = "127.0.0.1:8001",
+    protocol: Annotated[str, typer.Option(help="How the gateway talks to Triton: grpc or http.")] = "grpc",
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it private.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the gateway.")] = 8080,
+    api_key: Annotated[list[str] | None, typer.Option(help="Accepted bearer key (repeat for several).")] = None,
+    api_keys_file: Annotated[Path | None, typer.Option(help="File with one accepted key per line.")] = None,
+) -> None:
+    """Serve OpenAI /v1/embeddings, Cohere/Jina /rerank and /classify in front of a running Triton.
+
+    Example: encoder-triton gateway --triton 127.0.0.1:8001 --port 8080 --api-key "$KEY"
+    """
+    _run_gateway(triton, protocol, host, port, _api_keys(api_key, api_keys_file))
+
+
 @app.command()
 def embed(
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
     model: Annotated[str, typer.Option(help="Served model name.")] = "minilm",
-    url: Annotated[str, typer.Option(help="Triton host:port.")] = "127.0.0.1:8001",
-    protocol: Annotated[str, typer.Option(help="grpc or http.")] = "grpc",
+    url: UrlOption = "127.0.0.1:8001",
+    protocol: ProtocolOption = "grpc",
 ) -> None:
     """Embed TEXTS on a running server and print each vector's head and the cosine similarities.
 
@@ -157,7 +298,7 @@ def embed(
 
     try:
         with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
-            vectors = client.embed(texts, model=model)
+            vectors = client.embed(texts, model=model).vectors
     except EncoderError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} from {model} at {url}")
@@ -169,6 +310,55 @@ def embed(
         typer.echo("cosine similarity:")
         for i, row in enumerate(unit @ unit.T):
             typer.echo(f"  {i}: " + " ".join(f"{v:.3f}" for v in row))
+
+
+@app.command()
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Texts to classify.")],
+    model: Annotated[str, typer.Option(help="Served classifier name.")] = "classifier",
+    top_k: Annotated[int, typer.Option(help="Labels to show per text.")] = 3,
+    url: UrlOption = "127.0.0.1:8001",
+    protocol: ProtocolOption = "grpc",
+) -> None:
+    """Classify TEXTS on a running server and print the top labels of each.
+
+    Example: encoder-triton classify "Shares fell 5% on Monday." --model bbc_news
+    """
+    from encoder_triton.client import EncoderClient, EncoderError
+
+    try:
+        with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
+            result = client.classify(texts, model=model, top_k=top_k)
+    except EncoderError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    for text, labels, scores in zip(texts, result.top_labels, result.top_scores, strict=True):
+        ranked = "  ".join(f"{label} {score:.3f}" for label, score in zip(labels, scores, strict=True))
+        typer.echo(f"{ranked}  {text[:60]!r}")
+
+
+@app.command()
+def rerank(
+    query: Annotated[str, typer.Argument(help="The query.")],
+    documents: Annotated[list[str], typer.Argument(help="Documents to rank against the query.")],
+    model: Annotated[str, typer.Option(help="Served reranker name.")] = "reranker",
+    top_k: Annotated[int | None, typer.Option(help="Keep the best K documents.")] = None,
+    url: UrlOption = "127.0.0.1:8001",
+    protocol: ProtocolOption = "grpc",
+) -> None:
+    """Rank DOCUMENTS by relevance to QUERY on a running server, best first.
+
+    Example: encoder-triton rerank "what is triton" "Triton serves models." "Cats sleep." --model reranker
+    """
+    from encoder_triton.client import EncoderClient, EncoderError
+
+    try:
+        with EncoderClient(url, protocol=protocol) as client:  # type: ignore[arg-type]
+            result = client.rerank(query, documents, model=model, top_k=top_k, return_documents=True)
+    except EncoderError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    assert result.documents is not None
+    for rank, (index, score, document) in enumerate(zip(result.indices, result.scores, result.documents, strict=True)):
+        typer.echo(f"{rank + 1:>3}. {score:.4f}  [{index}] {document[:70]!r}")
 
 
 def main() -> None:

@@ -5,11 +5,11 @@ Importing it pulls in neither torch, transformers, onnxruntime nor tokenizers.
 Example:
     >>> from encoder_triton.client import EncoderClient
     >>> client = EncoderClient("127.0.0.1:8001", protocol="grpc")  # doctest: +SKIP
-    >>> client.embed(["hello world"], model="minilm").shape  # doctest: +SKIP
+    >>> client.embed(["hello world"], model="minilm").vectors.shape  # doctest: +SKIP
     (1, 384)
 """
 
-from encoder_triton.client._client import EncoderClient
+from encoder_triton.client._client import AsyncEncoderClient, EncoderClient
 from encoder_triton.client._exceptions import (
     ConnectError,
     EncoderError,
@@ -20,15 +20,23 @@ from encoder_triton.client._exceptions import (
     ServerError,
     TransportError,
 )
+from encoder_triton.client._retry import RetryPolicy
+from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult
 
 __all__ = [
+    "AsyncEncoderClient",
+    "Classification",
     "ConnectError",
+    "Embeddings",
     "EncoderClient",
     "EncoderError",
     "InvalidInputError",
+    "ModelInfo",
     "ModelNotFoundError",
     "OverloadedError",
     "RequestTimeoutError",
+    "RerankResult",
+    "RetryPolicy",
     "ServerError",
     "TransportError",
 ]

@@ -1,9 +1,9 @@
 """The exporter's exceptions. Each message says what to do next.
 
-    ExportError
-    ├── ModelSourceError      the model could not be found or downloaded
-    ├── UnsupportedModelError the architecture or files are not something we can export
-    └── FidelityError         the exported model disagrees with the PyTorch reference
+ExportError
+├── ModelSourceError      the model could not be found or downloaded
+├── UnsupportedModelError the architecture or files are not something we can export
+└── FidelityError         the exported model disagrees with the PyTorch reference
 """
 
 from __future__ import annotations

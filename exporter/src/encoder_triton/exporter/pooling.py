@@ -28,6 +28,8 @@ _ST_MODES = {
     "pooling_mode_lasttoken": "lasttoken",
 }
 MODES = tuple(_ST_MODES.values())
+#: sentence-transformers v5's `pooling_mode` names, where they differ from ours.
+_V5_MODES = {"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max", "mean_sqrt_len_tokens": "mean_sqrt_len"}
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ def read_pooling(model_dir: str | Path) -> Pooling:
         return Pooling(normalize=normalize)
     config = json.loads((root / pooling_dir / "config.json").read_text())
     modes = tuple(mode for key, mode in _ST_MODES.items() if config.get(key))
-    if "pooling_mode" in config and not modes:  # newer files name a single mode
-        modes = (str(config["pooling_mode"]).replace("mean_tokens", "mean").replace("cls_token", "cls"),)
+    if "pooling_mode" in config and not modes:  # sentence-transformers v5 names the mode(s)
+        named = config["pooling_mode"]
+        modes = tuple(_V5_MODES.get(m, m) for m in ([named] if isinstance(named, str) else named))
     return Pooling(modes=modes or ("mean",), normalize=normalize, declared=True)
 
 
@@ -105,7 +108,9 @@ def fold_pooling(model: Any, *, hidden: str, mask: str, pooling: Pooling, output
             masked = node("Where", [is_pad, const("neg_big", -1e9), hidden], "max_masked")
             parts.append(reduce_max(masked, "max"))
         elif mode in ("mean", "mean_sqrt_len"):
-            summed = node("ReduceSum", [node("Mul", [hidden, mask_e], f"{mode}_masked"), axis1], f"{mode}_sum", keepdims=0)
+            summed = node(
+                "ReduceSum", [node("Mul", [hidden, mask_e], f"{mode}_masked"), axis1], f"{mode}_sum", keepdims=0
+            )
             divisor = count if mode == "mean" else node("Sqrt", [count], "sqrt_len")
             parts.append(node("Div", [summed, divisor], mode))
         elif mode == "lasttoken":
@@ -113,10 +118,23 @@ def fold_pooling(model: Any, *, hidden: str, mask: str, pooling: Pooling, output
             last = node("Sub", [node("ReduceSum", [mask_f, axis1], "len", keepdims=1), const("one", 1.0)], "last")
             seq = node("Shape", [mask], "mask_shape")
             width = node("Gather", [seq, const("one_i", 1, TensorProto.INT64)], "width")
-            positions = node("Cast", [node("Range", [const("zero_i", 0, TensorProto.INT64), width, const("step", 1, TensorProto.INT64)], "range")], "positions", to=TensorProto.FLOAT)
+            positions = node(
+                "Cast",
+                [
+                    node(
+                        "Range",
+                        [const("zero_i", 0, TensorProto.INT64), width, const("step", 1, TensorProto.INT64)],
+                        "range",
+                    )
+                ],
+                "positions",
+                to=TensorProto.FLOAT,
+            )
             pick = node("Cast", [node("Equal", [positions, last], "pick_b")], "pick", to=TensorProto.FLOAT)
             pick_e = node("Unsqueeze", [pick, axis_last], "pick_e")
-            parts.append(node("ReduceSum", [node("Mul", [hidden, pick_e], "last_masked"), axis1], "lasttoken", keepdims=0))
+            parts.append(
+                node("ReduceSum", [node("Mul", [hidden, pick_e], "last_masked"), axis1], "lasttoken", keepdims=0)
+            )
     pooled = parts[0] if len(parts) == 1 else node("Concat", parts, "concat", axis=-1)
     if pooling.normalize:
         square_sum = node("ReduceSum", [node("Mul", [pooled, pooled], "sq"), axis_last], "sq_sum", keepdims=1)

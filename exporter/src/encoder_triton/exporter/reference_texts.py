@@ -1,10 +1,15 @@
 """The fixed texts every export is validated on: varied lengths, scripts and punctuation.
 
 Short phrases, ordinary sentences, numbers and code, non-Latin scripts, emoji, and one text far
-longer than any model's limit (so truncation is validated too).
+longer than any model's limit (so truncation is validated too). Rerankers are validated on
+(query, document) pairs: every query against a spread of the texts, the long one included (the
+document is cut, the query kept), plus one query too long to keep whole.
 
 Example:
     >>> len(REFERENCE_TEXTS) >= 20
+    True
+    >>> queries, documents = reference_pairs()
+    >>> len(queries) == len(documents) >= 20
     True
 """
 
@@ -43,3 +48,23 @@ REFERENCE_TEXTS: tuple[str, ...] = (
     _LONG,
     "The end.",
 )
+
+REFERENCE_QUERIES: tuple[str, ...] = (
+    "What is the capital of France?",
+    "how do interest rates affect stocks",
+    "a man riding a horse",
+    "¿Qué es el aprendizaje automático?",
+)
+
+
+def reference_pairs() -> tuple[list[str], list[str]]:
+    """(queries, documents) of the same length, pairing each query with a spread of texts."""
+    queries: list[str] = []
+    documents: list[str] = []
+    for index, query in enumerate(REFERENCE_QUERIES):
+        for text in REFERENCE_TEXTS[index::3]:
+            queries.append(query)
+            documents.append(text)
+    queries.append(_LONG)  # longer than any limit: both sides are cut (longest_first)
+    documents.append("A short document.")
+    return queries, documents

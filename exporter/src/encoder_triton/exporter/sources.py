@@ -42,17 +42,29 @@ class ModelSource:
 
     @property
     def max_length(self) -> int:
-        """The sequence limit the model was trained for (sentence-transformers' first)."""
+        """The sequence limit the model was trained for.
+
+        sentence-transformers' `max_seq_length` first (files saved before v5); else the
+        tokenizer's `model_max_length` (where v5 keeps it, and what transformers truncates to),
+        bounded by the positions the model has.
+        """
         st_config = self.path / "sentence_bert_config.json"
         if st_config.is_file():
             value = json.loads(st_config.read_text()).get("max_seq_length")
             if value:
                 return int(value)
         positions = int(self.config.get("max_position_embeddings", 512))
-        # RoBERTa-style models reserve padding_idx + 1 positions.
-        if self.config.get("model_type") in {"roberta", "xlm-roberta", "camembert"}:
+        # RoBERTa-style models (and MPNet) number positions from padding_idx + 1.
+        if self.config.get("model_type") in {"roberta", "xlm-roberta", "camembert", "mpnet"}:
             positions -= int(self.config.get("pad_token_id", 1)) + 1
-        return min(positions, 8192)
+        limit = min(positions, 8192)
+        tokenizer_config = self.path / "tokenizer_config.json"
+        if tokenizer_config.is_file():
+            declared = json.loads(tokenizer_config.read_text()).get("model_max_length")
+            # transformers writes a huge sentinel (1e30) when a tokenizer declares no limit.
+            if isinstance(declared, int | float) and 0 < declared < 1_000_000:
+                limit = min(limit, int(declared))
+        return limit
 
 
 def resolve_model(model: str, revision: str | None = None) -> ModelSource:

@@ -37,16 +37,28 @@ class Tensor:
 
 @dataclass(frozen=True)
 class DynamicBatching:
+    """Triton's dynamic batcher. A bounded queue sheds load at once (HTTP 503 / gRPC
+    UNAVAILABLE) instead of letting latency grow without limit; a queue timeout rejects
+    requests that waited too long."""
+
     max_queue_delay_microseconds: int = 2000
     preferred_batch_size: tuple[int, ...] = ()
     max_queue_size: int | None = None
+    queue_timeout_microseconds: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"max_queue_delay_microseconds": self.max_queue_delay_microseconds}
         if self.preferred_batch_size:
             out["preferred_batch_size"] = list(self.preferred_batch_size)
+        policy: dict[str, Any] = {}
         if self.max_queue_size is not None:
-            out["default_queue_policy"] = {"max_queue_size": self.max_queue_size}
+            policy["max_queue_size"] = self.max_queue_size
+        if self.queue_timeout_microseconds is not None:
+            policy["timeout_action"] = "REJECT"
+            policy["default_timeout_microseconds"] = self.queue_timeout_microseconds
+            policy["allow_timeout_override"] = True
+        if policy:
+            out["default_queue_policy"] = policy
         return out
 
 
@@ -54,9 +66,44 @@ class DynamicBatching:
 class InstanceGroup:
     count: int = 1
     kind: str = "KIND_CPU"
+    #: Rate-limiter resources one execution of an instance holds, e.g. {"cpu": 2}.
+    rate_limiter_resources: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "kind": self.kind}
+        out: dict[str, Any] = {"count": self.count, "kind": self.kind}
+        if self.rate_limiter_resources:
+            out["rate_limiter"] = {
+                "resources": [{"name": name, "count": count} for name, count in self.rate_limiter_resources]
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class WarmupInput:
+    """One warmup input: raw bytes in `<model>/warmup/<data_file>` (Triton reads them at load)."""
+
+    name: str
+    dtype: str
+    dims: tuple[int, ...]
+    data_file: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data_type = "TYPE_STRING" if self.dtype == "BYTES" else f"TYPE_{self.dtype}"
+        return {"data_type": data_type, "dims": list(self.dims), "input_data_file": self.data_file}
+
+
+@dataclass(frozen=True)
+class Warmup:
+    name: str
+    batch_size: int
+    inputs: tuple[WarmupInput, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "batch_size": self.batch_size,
+            "inputs": {i.name: i.to_dict() for i in self.inputs},
+        }
 
 
 @dataclass(frozen=True)
@@ -90,6 +137,8 @@ class ModelConfig:
     instance_groups: tuple[InstanceGroup, ...] = ()
     parameters: dict[str, str] = field(default_factory=dict)
     ensemble_steps: tuple[EnsembleStep, ...] = ()
+    warmups: tuple[Warmup, ...] = ()
+    response_cache: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "max_batch_size": self.max_batch_size}
@@ -107,6 +156,10 @@ class ModelConfig:
             out["parameters"] = {k: {"string_value": str(v)} for k, v in sorted(self.parameters.items())}
         if self.ensemble_steps:
             out["ensemble_scheduling"] = {"step": [s.to_dict() for s in self.ensemble_steps]}
+        if self.warmups:
+            out["model_warmup"] = [w.to_dict() for w in self.warmups]
+        if self.response_cache:
+            out["response_cache"] = {"enable": True}
         return out
 
 

@@ -1,8 +1,9 @@
-"""The encoder step: an ONNX graph (pooling folded in) run by ONNX Runtime over token batches.
+"""The encoder step: an ONNX graph (its task's head folded in) run by ONNX Runtime over tokens.
 
-Rows arrive from many requests at once; `OnnxEncoder.encode` runs them in length-sorted
-sub-batches under a token budget (see `batching`) and returns one output row per input row, in
-the original order.
+Rows arrive from many requests at once; `OnnxEncoder.encode_outputs` runs them in length-sorted
+sub-batches under a token budget (see `batching`) and returns one row per input row, in the
+original order, for each graph output (EMBEDDING; LOGITS and PROBABILITIES; SCORE and
+RAW_SCORE). `encode` returns the first output alone.
 
 Example:
     >>> enc = OnnxEncoder("model.onnx", intra_op_threads=2)  # doctest: +SKIP
@@ -31,7 +32,7 @@ def default_threads(instances: int) -> int:
 
 
 class OnnxEncoder:
-    """One ONNX Runtime session over an exported encoder graph with a single output."""
+    """One ONNX Runtime session over an exported encoder graph."""
 
     def __init__(
         self,
@@ -57,7 +58,8 @@ class OnnxEncoder:
             str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
         )
         self.input_names = [i.name for i in self._session.get_inputs()]
-        self.output_name = self._session.get_outputs()[0].name
+        self.output_names = [o.name for o in self._session.get_outputs()]
+        self.output_name = self.output_names[0]
         self.max_batch_tokens = max_batch_tokens
 
     @property
@@ -65,20 +67,27 @@ class OnnxEncoder:
         return "token_type_ids" in self.input_names
 
     def run(self, batch: TokenBatch) -> np.ndarray:
-        """One forward pass over `batch` exactly as padded."""
+        """One forward pass over `batch` exactly as padded; the first output."""
+        return self.run_outputs(batch)[self.output_name]
+
+    def run_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
+        """One forward pass over `batch` exactly as padded; every output by name."""
         arrays = batch.arrays()
         feed = {name: arrays[name] for name in self.input_names}
-        return self._session.run([self.output_name], feed)[0]
+        return dict(zip(self.output_names, self._session.run(self.output_names, feed), strict=True))
 
     def encode(self, batch: TokenBatch) -> np.ndarray:
-        """Outputs for every row of `batch`, computed in token-budget sub-batches."""
+        """The first output for every row of `batch`, computed in token-budget sub-batches."""
+        return self.encode_outputs(batch)[self.output_name]
+
+    def encode_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
+        """Every output for every row of `batch`, computed in token-budget sub-batches."""
         if len(batch) == 0:
             raise ValueError("encode() needs at least one row")
-        out: np.ndarray | None = None
+        out: dict[str, np.ndarray] = {}
         for rows in plan_sub_batches(batch.lengths, self.max_batch_tokens):
-            result = self.run(batch.take(rows))
-            if out is None:
-                out = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
-            out[rows] = result
-        assert out is not None
+            for name, result in self.run_outputs(batch.take(rows)).items():
+                if name not in out:
+                    out[name] = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
+                out[name][rows] = result
         return out

@@ -4,6 +4,11 @@ The exporter saves the model's fast tokenizer as `tokenizer.json`; this module l
 off its own padding (the shipped all-MiniLM file pads everything to 128) and applies the
 exported truncation, so a short text costs a short sequence.
 
+Pairs (rerank: query, document) are tokenised together with the model's own pair template.
+Truncation keeps the query whole and cuts the document (`only_second`) whenever the query
+leaves room for at least one document token; a query too long for that falls back to
+`longest_first`, which trims both (see `pair_truncation`, shared with the PyTorch reference).
+
 Example:
     >>> tok = TextTokenizer.from_file("tokenizer.json", max_length=256, pad_id=0)  # doctest: +SKIP
     >>> batch = tok.encode(["a short text", "another one"])  # doctest: +SKIP
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from encoder_triton.runtime.texts import raise_for_problems
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,12 @@ class TokenBatch:
         )
 
 
+def pair_truncation(query_tokens: int, pair_special_tokens: int, max_length: int) -> str:
+    """`only_second` when the query and the pair's special tokens leave room for at least one
+    document token, else `longest_first` (a query that long must be cut too)."""
+    return "only_second" if query_tokens + pair_special_tokens < max_length else "longest_first"
+
+
 def _pad_columns(array: np.ndarray, width: int, fill: int) -> np.ndarray:
     missing = width - array.shape[1]
     if missing == 0:
@@ -88,13 +101,18 @@ class TextTokenizer:
         max_length: int,
         pad_id: int,
         with_token_type_ids: bool = True,
+        truncate: bool = True,
     ) -> None:
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=max_length)
+        if truncate:
+            tokenizer.enable_truncation(max_length=max_length)
+        else:
+            tokenizer.no_truncation()
         self._tokenizer = tokenizer
         self.max_length = max_length
         self.pad_id = pad_id
         self.with_token_type_ids = with_token_type_ids
+        self.truncate = truncate
 
     @classmethod
     def from_file(
@@ -104,6 +122,7 @@ class TextTokenizer:
         max_length: int,
         pad_id: int,
         with_token_type_ids: bool = True,
+        truncate: bool = True,
     ) -> TextTokenizer:
         from tokenizers import Tokenizer
 
@@ -112,11 +131,64 @@ class TextTokenizer:
             max_length=max_length,
             pad_id=pad_id,
             with_token_type_ids=with_token_type_ids,
+            truncate=truncate,
         )
 
     def encode(self, texts: Sequence[str]) -> TokenBatch:
-        """Tokenise `texts` (with the model's special tokens) into one right-padded batch."""
+        """Tokenise `texts` (with the model's special tokens) into one right-padded batch.
+
+        With truncation off, a text over `max_length` tokens raises InvalidTextError.
+        """
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        self._check_lengths(encodings, "text")
+        return self._batch(encodings)
+
+    def encode_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> TokenBatch:
+        """Tokenise (query, text) pairs, row by row, keeping the query whole where it fits.
+
+        With truncation off, a pair over `max_length` tokens raises InvalidTextError.
+        """
+        if len(queries) != len(texts):
+            raise ValueError(f"{len(queries)} queries for {len(texts)} texts: pass one query per text")
+        pairs = list(zip(queries, texts, strict=True))
+        if not self.truncate:
+            untruncated = self._tokenizer.encode_batch(pairs, add_special_tokens=True)
+            self._check_lengths(untruncated, "pair")
+            return self._batch(untruncated)
+        query_lengths = [len(e.ids) for e in self._tokenizer.encode_batch(list(queries), add_special_tokens=False)]
+        pair_specials = self.pair_special_tokens
+        strategies = [pair_truncation(n, pair_specials, self.max_length) for n in query_lengths]
+        encodings: list[Any] = [None] * len(pairs)
+        try:
+            for strategy in sorted(set(strategies)):
+                rows = [i for i, s in enumerate(strategies) if s == strategy]
+                self._tokenizer.enable_truncation(max_length=self.max_length, strategy=strategy)
+                done = self._tokenizer.encode_batch([pairs[i] for i in rows], add_special_tokens=True)
+                for row, encoding in zip(rows, done, strict=True):
+                    encodings[row] = encoding
+        finally:
+            self._tokenizer.enable_truncation(max_length=self.max_length)
+        return self._batch(encodings)
+
+    @property
+    def pair_special_tokens(self) -> int:
+        """How many special tokens the model's template adds around a pair."""
+        processor = self._tokenizer.post_processor
+        return 0 if processor is None else int(processor.num_special_tokens_to_add(True))
+
+    def _check_lengths(self, encodings: Sequence[Any], kind: str) -> None:
+        if self.truncate:
+            return
+        raise_for_problems(
+            [
+                f"{kind} {i} has {len(e.ids)} tokens, over this model's limit of {self.max_length} "
+                "(truncation is off): shorten it"
+                for i, e in enumerate(encodings)
+                if len(e.ids) > self.max_length
+            ]
+        )
+
+    def _batch(self, encodings: Sequence[Any]) -> TokenBatch:
         width = max((len(e.ids) for e in encodings), default=0)
         rows = len(encodings)
         ids = np.full((rows, width), self.pad_id, dtype=np.int64)

@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -37,6 +38,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+#: Triton APIs that can change or inspect the server beyond inference; kept behind a key.
+RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
+ADMIN_HEADER = "admin-key"
 
 
 class EmbeddedTritonError(RuntimeError):
@@ -77,9 +82,7 @@ class TritonInstall:
     def find(cls) -> TritonInstall:
         spec = importlib.util.find_spec("pytriton")
         if spec is None or not spec.submodule_search_locations:
-            raise EmbeddedTritonError(
-                "the embedded Triton needs the serve extra: pip install 'encoder-triton[serve]'"
-            )
+            raise EmbeddedTritonError("the embedded Triton needs the serve extra: pip install 'encoder-triton[serve]'")
         package = Path(next(iter(spec.submodule_search_locations)))
         root = package / "tritonserver"
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -118,6 +121,9 @@ class EmbeddedTriton:
         exit_timeout_s: int = 10,
         log: TextIO | None = None,
         extra_args: Sequence[str] = (),
+        admin_key: str | None = None,
+        cache_size_bytes: int = 256 * 1024 * 1024,
+        rate_limit: bool = False,
     ) -> None:
         self.repo = Path(repo).resolve()
         self.host = host
@@ -126,6 +132,13 @@ class EmbeddedTriton:
         self.exit_timeout_s = exit_timeout_s
         self._log = log
         self.extra_args = list(extra_args)
+        # Repository, shared-memory, trace and logging APIs answer only requests carrying this
+        # key in the `admin-key` header; by default a random one only this object knows.
+        self.admin_key = admin_key or secrets.token_hex(16)
+        # The cache only serves models whose config enables it (`export --cache`); Triton also
+        # needs --cache-directory or it silently ignores `response_cache` (DESIGN.md).
+        self.cache_size_bytes = cache_size_bytes
+        self.rate_limit = rate_limit
         self._lines: collections.deque[str] = collections.deque(maxlen=2000)
         self._process: subprocess.Popen[str] | None = None
         self._workdir: Path | None = None
@@ -219,6 +232,11 @@ class EmbeddedTriton:
             f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--cache-directory={install.caches}",
+            f"--cache-config=local,size={self.cache_size_bytes}",
+            f"--rate-limit={'execution_count' if self.rate_limit else 'off'}",
+            "--model-control-mode=none",
+            f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
+            f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
             *self.extra_args,
         ]
         self._lines.clear()
@@ -251,7 +269,9 @@ class EmbeddedTriton:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 time.sleep(0.2)  # let the pump read the last lines
-                raise EmbeddedTritonError(self._failure_message(f"tritonserver exited with code {self._process.returncode}"))
+                raise EmbeddedTritonError(
+                    self._failure_message(f"tritonserver exited with code {self._process.returncode}")
+                )
             with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -293,13 +313,20 @@ class EmbeddedTriton:
     def model_states(self) -> dict[str, dict[str, str]]:
         """Triton's repository index: {model: {"state": ..., "reason": ...}}."""
         assert self.endpoints is not None
-        request = urllib.request.Request(f"http://{self.endpoints.http}/v2/repository/index", data=b"{}", method="POST")
+        request = urllib.request.Request(
+            f"http://{self.endpoints.http}/v2/repository/index",
+            data=b"{}",
+            method="POST",
+            headers={ADMIN_HEADER: self.admin_key},
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             index = json.loads(response.read())
         return {m["name"]: {"state": m.get("state", ""), "reason": m.get("reason", "")} for m in index}
 
 
-_TABLE_ROW = re.compile(r"^\|\s*(?P<model>[^|]+?)\s*\|\s*(?P<version>[^|]*?)\s*\|\s*(?P<status>UNAVAILABLE:[^|]*?)\s*\|$")
+_TABLE_ROW = re.compile(
+    r"^\|\s*(?P<model>[^|]+?)\s*\|\s*(?P<version>[^|]*?)\s*\|\s*(?P<status>UNAVAILABLE:[^|]*?)\s*\|$"
+)
 _ERROR_LINE = re.compile(r"^E\d{4} [\d:.]+ +\d+ (?P<where>[\w.]+:\d+)\] (?P<message>.*)$")
 
 

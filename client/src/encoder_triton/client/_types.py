@@ -1,0 +1,126 @@
+"""Typed results the client returns: frozen dataclasses holding numpy arrays.
+
+Example:
+    >>> import numpy as np
+    >>> e = Embeddings(vectors=np.zeros((2, 4), dtype=np.float32), model="minilm")
+    >>> len(e), e.dimension
+    (2, 4)
+    >>> c = Classification(label_names=("neg", "pos"), logits=np.zeros((1, 2)),
+    ...                    probabilities=np.array([[0.2, 0.8]]), top_labels=(("pos",),),
+    ...                    top_scores=np.array([[0.8]]), model="sentiment")
+    >>> c.labels
+    ['pos']
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from encoder_triton import contract
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A served model as the exporter described it (read from the server, never guessed)."""
+
+    name: str
+    task: str
+    max_batch_size: int
+    dimension: int | None = None
+    max_length: int | None = None
+    max_chars: int | None = None
+    truncation: bool = True
+    normalized: bool = False
+    labels: tuple[str, ...] | None = None
+    activation: str | None = None  # classify: "softmax" or "sigmoid" (see contract.Activation)
+
+    @property
+    def multi_label(self) -> bool:
+        """True when a classifier scores each label on its own (sigmoid), not one of n (softmax)."""
+        return self.activation == contract.Activation.SIGMOID.value
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ModelInfo:
+        """Build from a model config as Triton's config API returns it (HTTP or gRPC JSON)."""
+        params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+
+        def number(key: str) -> int | None:
+            return int(params[key]) if params.get(key) else None
+
+        labels = params.get(contract.Param.LABELS)
+        return cls(
+            name=str(config["name"]),
+            task=params.get(contract.Param.TASK, "unknown"),
+            max_batch_size=int(config.get("max_batch_size", 0)),
+            dimension=number(contract.Param.DIMENSION),
+            max_length=number(contract.Param.MAX_LENGTH),
+            max_chars=number(contract.Param.MAX_CHARS),
+            truncation=params.get(contract.Param.TRUNCATION, "true") == "true",
+            normalized=params.get(contract.Param.NORMALIZED, "false") == "true",
+            labels=tuple(json.loads(labels)) if labels else None,
+            activation=params.get(contract.Param.ACTIVATION) or None,
+        )
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input text, in input order (float32 [n, dimension])."""
+
+    vectors: np.ndarray
+    model: str
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Labels and scores for each text, in input order.
+
+    `top_labels[i]` are the k best labels of text i, best first, with their probabilities in
+    `top_scores[i]`; `probabilities` and `logits` hold every label, in `label_names` order.
+    For a multi-label model the probabilities are independent sigmoids (they need not sum to 1).
+    """
+
+    label_names: tuple[str, ...]
+    logits: np.ndarray  # float32 [texts, labels]
+    probabilities: np.ndarray  # float32 [texts, labels]
+    top_labels: tuple[tuple[str, ...], ...]
+    top_scores: np.ndarray  # float32 [texts, k]
+    model: str
+    multi_label: bool = False
+
+    @property
+    def labels(self) -> list[str]:
+        """The best label of each text."""
+        return [row[0] for row in self.top_labels]
+
+    def __len__(self) -> int:
+        return int(self.probabilities.shape[0])
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """Documents ranked by relevance to the query, best first.
+
+    `indices[j]` is the position, in the documents passed, of the j-th best; `scores` are
+    sigmoid scores in [0, 1] and `raw_scores` the cross-encoder's logits, in the same order.
+    `documents` holds the texts in that order when asked for (`return_documents=True`).
+    """
+
+    indices: np.ndarray  # int64 [k]
+    scores: np.ndarray  # float32 [k]
+    raw_scores: np.ndarray  # float32 [k]
+    model: str
+    documents: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])

@@ -1,0 +1,22 @@
+"""`import encoder_triton.client` stays light: checked in a fresh interpreter."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "onnxruntime", "tokenizers", "optimum", "onnx", "sentence_transformers")
+
+
+def test_client_import_pulls_in_no_heavy_module() -> None:
+    code = (
+        "import sys, encoder_triton.client, encoder_triton.contract\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_public_names_are_sorted_and_exported() -> None:
+    import encoder_triton.client as client
+
+    assert client.__all__ == sorted(client.__all__)
+    assert all(hasattr(client, name) for name in client.__all__)
