@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from encoder_triton.client import EncoderClient
-
 pytestmark = pytest.mark.triton
 
 
@@ -77,19 +75,33 @@ def test_a_broken_threshold_sets_exit_code_one(minilm_server: Any) -> None:
     assert "threshold broken: p99 latency" in run.stderr
 
 
-@pytest.mark.parametrize("task", ["classify", "rerank"])
-def test_task_users_need_the_client_method(minilm_server: Any, task: str) -> None:
-    if callable(getattr(EncoderClient, task, None)):
-        pytest.skip(f"the client has {task}(); a served {task} model is needed to smoke-test this user")
+@pytest.mark.parametrize(("task", "model"), [("classify", "bbc_news"), ("rerank", "reranker")])
+def test_classify_and_rerank_users_fire_requests(
+    minilm_tasks_server: Any, tmp_path: Path, task: str, model: str
+) -> None:
+    stats = tmp_path / "stats.json"
     run = _locust(
         "--task",
         task,
+        "--model",
+        model,
         "--host",
-        f"grpc://{minilm_server.endpoints.grpc}",
+        f"grpc://{minilm_tasks_server.endpoints.grpc}",
         "--users",
-        "1",
+        "2",
         "--run-time",
-        "3s",
+        "20s",
+        "--batch-size",
+        "4",
+        "--max-requests",
+        "10",
+        "--max-error-rate",
+        "0.0",
+        "--",
+        "--json-file",
+        str(stats.with_suffix("")),
     )
-    assert run.returncode == 1
-    assert f"has no {task}()" in run.stdout + run.stderr
+    assert run.returncode == 0, run.stdout + run.stderr
+    (entry,) = [e for e in json.loads(stats.read_text()) if e["name"].startswith(task)]
+    assert entry["name"] == f"{task} {model} b=4"
+    assert entry["num_requests"] >= 10 and entry["num_failures"] == 0
