@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,13 @@ def test_concurrent_requests_are_batched_and_equal_unbatched(minilm_server: Any,
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
-    inferences, executions = _encoder_counts(minilm_server)
+    # Triton records statistics just after it sends a response: poll briefly until all are in.
+    deadline = time.monotonic() + 10
+    while True:
+        inferences, executions = _encoder_counts(minilm_server)
+        if inferences - inferences_before >= len(texts) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert inferences - inferences_before == len(texts)
     assert executions - executions_before < len(texts), "Triton did not batch concurrent requests"
     for index, (single, batched) in enumerate(zip(unbatched, results, strict=True)):

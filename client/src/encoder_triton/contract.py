@@ -110,6 +110,7 @@ class Param:
     ENCODER_FILE = "encoder_file"
     MAX_BATCH_TOKENS = "max_batch_tokens"
     INTRA_OP_THREADS = "intra_op_threads"
+    INTRA_OP_SPINNING = "intra_op_spinning"  # "true" lets ORT's threads busy-wait
     # precision and engines (issue 10)
     PRECISION = "encoder_triton.precision"  # ensemble and encoder: a `Precision` value
     ENGINE = "engine"  # encoder: an `Engine` value (python backend)

@@ -184,4 +184,12 @@ def load_encoder(model: ModelArgs) -> Any:
     threads = model.parameter(
         contract.Param.INTRA_OP_THREADS, str(intra_op_threads(model.instance_kind, model.cpu_instances))
     )
-    return OnnxEncoder(path, intra_op_threads=int(threads), providers=providers, max_batch_tokens=max_batch_tokens)
+    return OnnxEncoder(
+        path,
+        intra_op_threads=int(threads),
+        providers=providers,
+        max_batch_tokens=max_batch_tokens,
+        # Off by default: the instance shares the CPU with the tokenizer step, tritonserver and
+        # its other instances; config.pbtxt can turn spinning back on for a dedicated host.
+        allow_spinning=model.parameter(contract.Param.INTRA_OP_SPINNING, "false").lower() == "true",
+    )

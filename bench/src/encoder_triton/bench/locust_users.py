@@ -1,0 +1,201 @@
+"""Locust users for encoder-triton deployments, over Triton gRPC or HTTP. This is a locustfile.
+
+Locust's pattern for clients that are not HTTP sessions (its `custom_xmlrpc_client` example):
+an abstract `TritonUser` wraps our `EncoderClient` and fires `environment.events.request` for
+every call, so locust's statistics, CSV/JSON output and web UI work unchanged. One user class
+per task:
+
+    EmbedUser     client.embed(texts)
+    ClassifyUser  client.classify(texts, top_k=...)
+    RerankUser    client.rerank(query, documents, top_k=...)
+
+The host picks the protocol: `grpc://127.0.0.1:8001` (the default) or `http://127.0.0.1:8000`.
+Payloads come from `workload` (real corpus, long-tailed lengths, fixed seed). When the run
+ends, a quitting listener checks `thresholds` (`--max-error-rate`, `--max-p99-ms`) and sets
+locust's exit code: 0 when they hold, 1 when one is broken, so a CI step can gate on it.
+`--max-requests` bounds a run by count as `--run-time` bounds it by time.
+
+Importing this module imports locust, which monkey-patches the process with gevent: only
+locust itself should load it. `encoder-triton-bench locust` runs it in a child process.
+
+Example:
+    $ encoder-triton-bench locust --task embed --users 8 --run-time 30s --host grpc://127.0.0.1:8001
+    $ locust -f "$(python -c 'import encoder_triton.bench.locust_users as m; print(m.__file__)')" \\
+        --headless -u 8 -r 8 -t 30s --host http://127.0.0.1:8000 --model minilm EmbedUser
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import gevent
+from locust import User, constant, events, task
+from locust.exception import StopUser
+
+# After locust's monkey-patching and before any gRPC channel exists: gRPC's core must
+# cooperate with gevent, or its blocking calls stall every other user.
+from grpc.experimental import gevent as grpc_gevent  # isort: skip
+
+grpc_gevent.init_gevent()
+
+from encoder_triton.bench.thresholds import Thresholds  # noqa: E402
+from encoder_triton.bench.workload import Workload, build_workload  # noqa: E402
+from encoder_triton.client import EncoderClient  # noqa: E402
+
+log = logging.getLogger("encoder_triton.bench")
+
+DEFAULT_HOST = "grpc://127.0.0.1:8001"
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("encoder-triton")
+    group.add_argument("--model", default="minilm", help="Served model (ensemble) name.")
+    group.add_argument("--batch-size", type=int, default=1, help="Texts (or documents) per request.")
+    group.add_argument("--corpus", default="lee", help="lee, polarity, bbc, or a file with one text per line.")
+    group.add_argument("--seed", type=int, default=0, help="Seed of the payload sampler.")
+    group.add_argument("--top-k", type=int, default=None, help="top_k for classify and rerank.")
+    group.add_argument("--request-timeout", type=float, default=60.0, help="Client timeout per request, seconds.")
+    group.add_argument("--max-error-rate", type=float, default=0.01, help="Fail (exit 1) above this error fraction.")
+    group.add_argument("--max-p99-ms", type=float, default=None, help="Fail (exit 1) above this p99 latency.")
+    group.add_argument("--max-requests", type=int, default=None, help="Stop after this many requests.")
+
+
+def split_host(host: str | None) -> tuple[str, str]:
+    """(protocol, host:port) from `grpc://h:p`, `http://h:p` or `h:p` (gRPC)."""
+    host = host or DEFAULT_HOST
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        return "grpc", host
+    if scheme not in ("grpc", "http"):
+        raise ValueError(f"host scheme must be grpc:// or http://, got {host!r}")
+    return scheme, rest.rstrip("/")
+
+
+_workloads: dict[tuple[Any, ...], Workload] = {}
+
+
+def _workload(environment: Any, task_name: str) -> Workload:
+    options = environment.parsed_options
+    key = (task_name, options.model, options.batch_size, options.corpus, options.seed, options.top_k)
+    if key not in _workloads:  # sampled once per process, shared by all users of a task
+        _workloads[key] = build_workload(
+            task_name,
+            model=options.model,
+            batch_size=options.batch_size,
+            corpus=options.corpus,
+            seed=options.seed,
+            top_k=options.top_k,
+        )
+    return _workloads[key]
+
+
+class TritonUser(User):
+    """One simulated client with its own connection, sending requests back to back."""
+
+    abstract = True
+    host = DEFAULT_HOST
+    wait_time = constant(0)  # closed loop; pass a locust wait_time in a subclass to pace it
+    task_name = "embed"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.protocol, self.address = split_host(self.host)
+        options = environment.parsed_options
+        self.client = EncoderClient(self.address, protocol=self.protocol, timeout=options.request_timeout)  # type: ignore[arg-type]
+        self.workload = _workload(environment, self.task_name)
+        self.cursor = id(self) % len(self.workload.texts)  # users start at different texts
+        self.request_name = f"{self.task_name} {self.workload.model} b={self.workload.batch_size}"
+
+    def on_start(self) -> None:
+        try:
+            self.workload.check_client(self.client)
+        except NotImplementedError as exc:
+            self._fire(0.0, 0, exc)
+            raise StopUser() from exc
+
+    def on_stop(self) -> None:
+        self.client.close()
+
+    def send(self) -> None:
+        started = time.perf_counter()
+        texts, error = 0, None
+        try:
+            texts = self.workload.call(self.client, self.cursor)
+        except Exception as exc:  # noqa: BLE001 - locust records every failure by its type and message
+            error = exc
+        self.cursor += self.workload.batch_size
+        self._fire((time.perf_counter() - started) * 1000.0, texts, error)
+
+    def _fire(self, elapsed_ms: float, texts: int, error: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type=self.protocol,
+            name=self.request_name,
+            response_time=elapsed_ms,
+            response_length=texts,  # texts carried, not bytes: locust sums it per request name
+            exception=error,
+            context={"task": self.task_name},
+        )
+
+
+class EmbedUser(TritonUser):
+    task_name = "embed"
+
+    @task
+    def embed(self) -> None:
+        self.send()
+
+
+class ClassifyUser(TritonUser):
+    task_name = "classify"
+
+    @task
+    def classify(self) -> None:
+        self.send()
+
+
+class RerankUser(TritonUser):
+    task_name = "rerank"
+
+    @task
+    def rerank(self) -> None:
+        self.send()
+
+
+_environment: list[Any] = []
+
+
+@events.init.add_listener
+def _remember_environment(environment: Any, **_: Any) -> None:
+    _environment.append(environment)
+
+
+_counted = {"requests": 0, "stopping": False}
+
+
+@events.request.add_listener
+def _bound_by_count(**_: Any) -> None:
+    _counted["requests"] += 1
+    environment = _environment[0] if _environment else None
+    limit = getattr(getattr(environment, "parsed_options", None), "max_requests", None)
+    runner = getattr(environment, "runner", None)
+    if limit and _counted["requests"] >= limit and not _counted["stopping"] and runner is not None:
+        _counted["stopping"] = True
+        # Not from inside the request's greenlet: quitting kills the users, this one included.
+        gevent.spawn(runner.quit)
+
+
+@events.quitting.add_listener
+def _check_thresholds(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    total = environment.stats.total
+    p99 = total.get_response_time_percentile(0.99) if total.num_requests else None
+    limits = Thresholds(max_error_rate=options.max_error_rate, max_p99_ms=options.max_p99_ms)
+    broken = limits.violations(requests=total.num_requests, failures=total.num_failures, p99_ms=p99)
+    for sentence in broken:
+        log.error("threshold broken: %s", sentence)
+    if not broken:
+        log.info("thresholds hold: %d requests, %d failed, p99 %s ms", total.num_requests, total.num_failures, p99)
+    environment.process_exit_code = 1 if broken else 0
