@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 import gevent
-from locust import User, constant, events, task
+from locust import User, constant, constant_throughput, events, task
 from locust.exception import StopUser
 
 # After locust's monkey-patching and before any gRPC channel exists: gRPC's core must
@@ -58,6 +58,12 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--seed", type=int, default=0, help="Seed of the payload sampler.")
     group.add_argument("--top-k", type=int, default=None, help="top_k for classify and rerank.")
     group.add_argument("--request-timeout", type=float, default=60.0, help="Client timeout per request, seconds.")
+    group.add_argument(
+        "--throughput-per-user",
+        type=float,
+        default=0.0,
+        help="Requests/s each user aims at (paced open-ish load, e.g. a soak at 70%% of capacity); 0 = back to back.",
+    )
     group.add_argument("--max-error-rate", type=float, default=0.01, help="Fail (exit 1) above this error fraction.")
     group.add_argument("--max-p99-ms", type=float, default=None, help="Fail (exit 1) above this p99 latency.")
     group.add_argument("--max-requests", type=int, default=None, help="Stop after this many requests.")
@@ -97,7 +103,6 @@ class TritonUser(User):
 
     abstract = True
     host = DEFAULT_HOST
-    wait_time = constant(0)  # closed loop; pass a locust wait_time in a subclass to pace it
     task_name = "embed"
 
     def __init__(self, environment: Any) -> None:
@@ -108,6 +113,12 @@ class TritonUser(User):
         self.workload = _workload(environment, self.task_name)
         self.cursor = id(self) % len(self.workload.texts)  # users start at different texts
         self.request_name = f"{self.task_name} {self.workload.model} b={self.workload.batch_size}"
+        rate = float(getattr(options, "throughput_per_user", 0.0) or 0.0)
+        # Back to back by default; --throughput-per-user paces each user (locust's own pacer).
+        self._pace = constant_throughput(rate) if rate > 0 else constant(0)
+
+    def wait_time(self) -> float:
+        return float(self._pace(self))
 
     def on_start(self) -> None:
         try:
