@@ -36,7 +36,7 @@ class LocalTransport:
         self.repo = Path(repo)
         if not self.repo.is_dir():
             raise FileNotFoundError(f"model repository {self.repo} does not exist: run `encoder-triton export` first")
-        self._pipelines: dict[str, tuple[Any, Any]] = {}
+        self._pipelines: dict[str, tuple[int, Any, Any]] = {}  # model -> (max batch, tokenizer, encoder)
         self._lock = threading.Lock()
 
     def _ensemble(self, model: str) -> Any:
@@ -45,21 +45,21 @@ class LocalTransport:
             raise ModelNotFoundError(f"model {model!r} is not in the repository {self.repo}")
         return self._steps.ModelArgs.from_directory(folder)
 
-    def _pipeline(self, model: str) -> tuple[Any, Any]:
+    def _pipeline(self, model: str) -> tuple[int, Any, Any]:
+        """The ensemble's batch limit and its two steps, loaded once per model."""
         with self._lock:
             if model not in self._pipelines:
-                self._ensemble(model)  # a clear error for unknown names
+                limit = int(self._ensemble(model).max_batch_size)  # also a clear error for unknown names
                 tokenizer_name, encoder_name = contract.component_names(model)
                 tokenizer = self._steps.TokenizerStep(self._steps.ModelArgs.from_directory(self.repo / tokenizer_name))
                 encoder = self._steps.EncoderStep(self._steps.ModelArgs.from_directory(self.repo / encoder_name))
-                self._pipelines[model] = (tokenizer, encoder)
+                self._pipelines[model] = (limit, tokenizer, encoder)
             return self._pipelines[model]
 
     def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         from encoder_triton.runtime.texts import InvalidTextError
 
-        tokenizer, encoder = self._pipeline(model)
-        limit = int(self._ensemble(model).max_batch_size)
+        limit, tokenizer, encoder = self._pipeline(model)
         rows = len(next(iter(inputs.values())))
         if limit and rows > limit:
             raise InvalidInputError(f"inference request batch-size must be <= {limit} for '{model}'")

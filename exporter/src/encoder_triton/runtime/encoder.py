@@ -27,11 +27,6 @@ from encoder_triton.runtime.tokenization import TokenBatch
 DEFAULT_MAX_BATCH_TOKENS = 8192
 
 
-def default_threads(instances: int) -> int:
-    """Intra-op threads per instance so that all instances together use each core once."""
-    return max(1, available_cores() // max(1, instances))
-
-
 def encode_in_sub_batches(
     run_outputs: Callable[[TokenBatch], dict[str, np.ndarray]],
     batch: TokenBatch,
