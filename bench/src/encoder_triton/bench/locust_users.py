@@ -26,7 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import sys
 import time
 from typing import Any
 
@@ -210,3 +213,23 @@ def _check_thresholds(environment: Any, **_: Any) -> None:
     if not broken:
         log.info("thresholds hold: %d requests, %d failed, p99 %s ms", total.num_requests, total.num_failures, p99)
     environment.process_exit_code = 1 if broken else 0
+
+
+@events.quit.add_listener
+def _exit_without_finalizers(exit_code: int, **_: Any) -> None:
+    """Leave with locust's exit code once its reports are written, skipping interpreter teardown.
+
+    Why: at teardown the garbage collector runs tritonclient's `__del__`, which closes the gRPC
+    channel a second time, and under gRPC's gevent mode that can deadlock on a cygrpc mutex
+    (seen as a locust that printed "Shutting down" and never exited). Registered now, the
+    handler runs first among atexit handlers (last in, first out), after locust's own
+    `sys.exit` has closed its CSV files.
+    """
+
+    def leave() -> None:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+    atexit.register(leave)
