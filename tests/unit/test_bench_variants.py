@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from encoder_triton import contract
-from encoder_triton.bench.variants import ServerVariant, make_variant, read_serving_config
-from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, repository_configs
+from encoder_triton.bench.variants import ServerVariant, apply_variant, make_variant, read_serving_config
+from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, WarmupSample, repository_configs
 from encoder_triton.exporter.triton_config import parse, render
 
 
@@ -56,6 +57,7 @@ def test_none_keeps_the_exported_value(repo: Path, tmp_path: Path) -> None:
         "tokenizer_instances": 1,
         "max_queue_delay_us": 2000,
         "parameters": {
+            "batching": "token_budget",
             "encoder_file": "model.onnx",
             "encoder_triton.max_length": "256",
             "max_batch_tokens": "8192",
@@ -81,3 +83,48 @@ def test_thread_and_spinning_knobs_are_encoder_parameters(repo: Path, tmp_path: 
     assert encoder.parameters[contract.Param.INTRA_OP_THREADS].string_value == "1"
     assert encoder.parameters[contract.Param.INTRA_OP_SPINNING].string_value == "true"
     assert contract.Param.INTRA_OP_THREADS not in tokenizer.parameters
+
+
+WARMUP = WarmupSample("a b c", {name: np.zeros(5, dtype=np.int64) for name in contract.ENCODER_INPUTS})
+
+
+def test_max_batch_size_changes_all_three_and_drops_what_no_longer_fits(tmp_path: Path) -> None:
+    spec = EncoderSpec(contract.Task.EMBED, 384, 256, 0, contract.ENCODER_INPUTS, "test")
+    options = ServingOptions(max_batch_size=64, preferred_batch_sizes=(4, 32))
+    root = tmp_path / "repo"
+    for config in repository_configs("m", spec, options, WARMUP):
+        (root / config.name).mkdir(parents=True)
+        (root / config.name / "config.pbtxt").write_text(render(config))
+    target = make_variant(root, "m", ServerVariant(max_batch_size=4), tmp_path / "v")
+    for name in ("m", "m_tokenizer", "m_encoder"):
+        config = _config(target, name)
+        assert config.max_batch_size == 4
+        assert all(w.batch_size <= 4 for w in config.model_warmup)
+    encoder = _config(target, "m_encoder")
+    assert list(encoder.dynamic_batching.preferred_batch_size) == [4]
+    assert len(encoder.model_warmup) == 1  # batch 1 kept, batch 8 dropped
+    assert not (target / "m").is_symlink()
+
+
+def test_budget_batching_and_tokenizer_instances(repo: Path, tmp_path: Path) -> None:
+    variant = ServerVariant(tokenizer_instances=2, max_batch_tokens=2048, batching="pad_to_longest")
+    assert variant.label == "tokenizers=2 budget=2048 batching=pad_to_longest"
+    target = make_variant(repo, "m", variant, tmp_path / "v")
+    encoder, tokenizer = _config(target, "m_encoder"), _config(target, "m_tokenizer")
+    assert tokenizer.instance_group[0].count == 2 and encoder.instance_group[0].count == 1
+    assert encoder.parameters["max_batch_tokens"].string_value == "2048"
+    assert encoder.parameters["batching"].string_value == "pad_to_longest"
+    assert (target / "m").is_symlink()  # the ensemble changes only with max_batch_size
+    with pytest.raises(ValueError, match="pad_to_shortest"):
+        ServerVariant(batching="pad_to_shortest")
+
+
+def test_apply_variant_edits_in_place_and_keeps_the_previous_configs(repo: Path) -> None:
+    before = (repo / "m_encoder" / "config.pbtxt").read_text()
+    written = apply_variant(repo, "m", ServerVariant(instances=2, max_batch_size=32), backup_suffix=".before-tune-1")
+    assert sorted(p.parent.name for p in written) == ["m", "m_encoder", "m_tokenizer"]
+    assert _config(repo, "m_encoder").instance_group[0].count == 2
+    assert _config(repo, "m").max_batch_size == 32
+    assert (repo / "m_encoder" / "config.pbtxt.before-tune-1").read_text() == before
+    with pytest.raises(FileExistsError, match="before-tune-1"):
+        apply_variant(repo, "m", ServerVariant(instances=1), backup_suffix=".before-tune-1")

@@ -1,13 +1,18 @@
-"""The encoder's sub-batch planner: every row once, within budget, and the least padded cost."""
+"""The encoder's sub-batch planner: every row once, within budget, and the least padded cost;
+and the two batching modes of the encoder step."""
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
 
+from encoder_triton.contract import Batching
 from encoder_triton.runtime.batching import plan_sub_batches
+from encoder_triton.runtime.encoder import encode_in_sub_batches
+from encoder_triton.runtime.tokenization import TokenBatch
 
 
 def _cost(lengths: np.ndarray, batches: list[np.ndarray], overhead: int) -> int:
@@ -63,3 +68,36 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="call_overhead_tokens"):
         plan_sub_batches([1], 10, call_overhead_tokens=-1)
     assert plan_sub_batches([], 10) == []
+
+
+def _ragged(lengths: list[int]) -> TokenBatch:
+    width = max(lengths)
+    ids = np.zeros((len(lengths), width), np.int64)
+    mask = np.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = np.arange(1, n + 1) + 1000 * row
+        mask[row, :n] = 1
+    return TokenBatch(input_ids=ids, attention_mask=mask)
+
+
+def _recording_runner(calls: list[tuple[int, int]]) -> Any:
+    def run(sub: TokenBatch) -> dict[str, np.ndarray]:
+        calls.append((len(sub), sub.input_ids.shape[1]))
+        return {"ROW": (sub.input_ids[:, :1] // 1000).astype(np.float32)}
+
+    return run
+
+
+def test_token_budget_sorts_and_splits_but_answers_in_input_order() -> None:
+    calls: list[tuple[int, int]] = []
+    out = encode_in_sub_batches(_recording_runner(calls), _ragged([200, 5, 6, 190, 7, 8]), max_batch_tokens=400)
+    assert out["ROW"][:, 0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert sorted(calls) == [(2, 200), (4, 8)]  # each sub-batch padded to its own longest row
+
+
+def test_pad_to_longest_is_one_call_over_every_row() -> None:
+    calls: list[tuple[int, int]] = []
+    batch = _ragged([200, 5, 6, 190, 7, 8])
+    out = encode_in_sub_batches(_recording_runner(calls), batch, max_batch_tokens=400, batching=Batching.PAD_TO_LONGEST)
+    assert out["ROW"][:, 0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert calls == [(6, 200)]

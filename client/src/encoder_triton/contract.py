@@ -88,6 +88,19 @@ class Engine(str, enum.Enum):
     TENSORRT = "tensorrt"  # model.plan through the TensorRT runtime
 
 
+class Batching(str, enum.Enum):
+    """How the encoder step runs the rows of one dynamic batch (`Param.BATCHING`).
+
+    token_budget    sort by length, cut into sub-batches that minimise padding plus a per-call
+                    cost under `max_batch_tokens` (see runtime/batching.py); the default
+    pad_to_longest  one forward over every row, padded to the longest (what Triton's dynamic
+                    batcher alone does; kept for comparison and for engines with one shape)
+    """
+
+    TOKEN_BUDGET = "token_budget"
+    PAD_TO_LONGEST = "pad_to_longest"
+
+
 class Param:
     """Keys of the `parameters` the exporter writes into config.pbtxt.
 
@@ -109,6 +122,7 @@ class Param:
     TOKENIZER_FILE = "tokenizer_file"
     ENCODER_FILE = "encoder_file"
     MAX_BATCH_TOKENS = "max_batch_tokens"
+    BATCHING = "batching"  # encoder: a `Batching` value
     INTRA_OP_THREADS = "intra_op_threads"
     INTRA_OP_SPINNING = "intra_op_spinning"  # "true" lets ORT's threads busy-wait
     # precision and engines (issue 10)

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from encoder_triton.contract import Precision, Task  # standard library only: keeps the CLI fast
+from encoder_triton.contract import Batching, Precision, Task  # standard library only: keeps the CLI fast
 from encoder_triton.exporter.execution import Backend, Device, EngineFormat, Optimize  # light, too
 
 app = typer.Typer(
@@ -61,6 +61,10 @@ def export(
     instances: Annotated[int, typer.Option(help="Encoder instances (ONNX Runtime sessions).")] = 1,
     max_queue_delay_us: Annotated[int, typer.Option(help="How long the dynamic batcher waits to fill a batch.")] = 2000,
     max_batch_tokens: Annotated[int, typer.Option(help="Padded-token budget of one encoder sub-batch.")] = 8192,
+    batching: Annotated[
+        Batching,
+        typer.Option(help="Encoder rows: length-sorted sub-batches under the token budget, or pad to the longest."),
+    ] = Batching.TOKEN_BUDGET,
     tokenizer_instances: Annotated[int, typer.Option(help="Tokenizer instances (python stubs).")] = 1,
     preferred_batch_size: Annotated[
         list[int] | None, typer.Option(help="Batch sizes the batcher prefers (repeat the option).")
@@ -158,6 +162,7 @@ def export(
             tokenizer_instances=tokenizer_instances,
             max_queue_delay_us=max_queue_delay_us,
             max_batch_tokens=max_batch_tokens,
+            batching=batching,
             preferred_batch_sizes=tuple(preferred_batch_size or ()),
             max_queue_size=max_queue_size,
             queue_timeout_us=queue_timeout_us,
@@ -356,6 +361,72 @@ def gateway(
     Example: encoder-triton gateway --triton 127.0.0.1:8001 --port 8080 --api-key "$KEY"
     """
     _run_gateway(triton, protocol, host, port, _api_keys(api_key, api_keys_file))
+
+
+@app.command()
+def tune(
+    target: Annotated[Path, typer.Argument(help="MODEL_REPO/NAME of the ensemble, e.g. model_repository/minilm.")],
+    p99_ms: Annotated[float, typer.Option("--p99-ms", help="Latency bound: only points with p99 within it count.")],
+    concurrency: Annotated[str, typer.Option(help="Client concurrency ladder, comma-separated.")] = "8,32,64",
+    batch_size: Annotated[int, typer.Option(help="Texts per request.")] = 1,
+    corpus: Annotated[str, typer.Option(help="lee, polarity, bbc, or a file with one text per line.")] = "lee",
+    window_s: Annotated[float, typer.Option(help="Seconds per measurement window.")] = 4.0,
+    warmup_s: Annotated[float, typer.Option(help="Warm-up seconds before each point.")] = 2.0,
+    repeats: Annotated[int, typer.Option(help="Windows per point (the median counts).")] = 2,
+    passes: Annotated[int, typer.Option(help="Coordinate-descent passes over the knobs.")] = 1,
+    knobs: Annotated[str | None, typer.Option(help="Comma-separated subset of the knobs to search.")] = None,
+    min_gain: Annotated[float, typer.Option(help="A new value must beat the best by this fraction.")] = 0.03,
+    compare: Annotated[
+        bool, typer.Option(help="End with in-process vs pad-to-longest vs token-budget vs tuned, side by side.")
+    ] = True,
+    dry_run: Annotated[bool, typer.Option(help="Measure and report; write no config.")] = False,
+    force: Annotated[bool, typer.Option(help="Write the best config even if the comparison did not confirm it.")] = (
+        False
+    ),
+) -> None:
+    """Measure serving configs of MODEL_REPO/NAME on this machine and write the fastest within a p99 bound.
+
+    Searches encoder and tokenizer instances, ORT threads, batching (token budget or pad to
+    longest), the token budget, max_queue_delay and max_batch_size, one knob at a time, each
+    config on a fresh embedded Triton under real mixed-length traffic. The previous configs are
+    kept as config.pbtxt.before-tune-<time>; the measurements go to NAME/tune_report.json and .md.
+
+    Example: encoder-triton tune model_repository/minilm --p99-ms 250
+    """
+    try:
+        from encoder_triton.bench.tuner import KNOBS, TunePlan
+        from encoder_triton.bench.tuner import tune as run_tune
+    except ImportError as exc:
+        raise _fail(f"tune needs the bench package: pip install encoder-triton-bench ({exc})") from exc
+    repo, name = target.parent, target.name
+    if not (target / "config.pbtxt").is_file():
+        raise _fail(f"{target}/config.pbtxt not found: give MODEL_REPO/NAME of an exported ensemble")
+    try:
+        plan = TunePlan(
+            p99_ms=p99_ms,
+            concurrency=tuple(int(c) for c in concurrency.split(",") if c.strip()),
+            batch_size=batch_size,
+            corpus=corpus,
+            window_s=window_s,
+            warmup_s=warmup_s,
+            repeats=repeats,
+            passes=passes,
+            min_gain=min_gain,
+            knobs=tuple(k.strip() for k in knobs.split(",")) if knobs else KNOBS,
+            compare=compare,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"Tuning {name} in {repo} (about {plan.estimate_s(14) / 60:.0f} min on this machine)")
+    report = run_tune(repo, name, plan, write=not dry_run, force=force, say=typer.echo)
+    decision = report["decision"]
+    typer.echo(f"\n{decision['config']}: {decision['reason']}")
+    for row in (report.get("comparison") or {}).get("rows", []):
+        p99 = f", p99 {row['p99_ms']:.0f} ms" if row.get("p99_ms") is not None else ""
+        ratio = row.get("vs_in_process_pad_to_longest")
+        times = f"  ({ratio:.2f}x in-process pad-to-longest)" if ratio else ""
+        typer.echo(f"  {row['name']:<28} {row['texts_per_s']:8.1f} texts/s{p99}{times}")
+    typer.echo(f"Report: {target / 'tune_report.md'}")
 
 
 @app.command()

@@ -54,6 +54,7 @@ class BaselineResult:
     points: tuple[BaselinePoint, ...]
     intra_op_threads: int
     max_batch_tokens: int
+    batching: str = "token_budget"
 
     @property
     def best(self) -> BaselinePoint:
@@ -79,6 +80,7 @@ class BaselineResult:
             "texts_per_s": round(self.texts_per_s, 2),
             "intra_op_threads": self.intra_op_threads,
             "max_batch_tokens": self.max_batch_tokens,
+            "batching": self.batching,
             "by_batch_size": [p.to_dict() for p in self.points],
         }
 
@@ -94,8 +96,19 @@ class InProcessModel:
     encoder_spinning: bool = True
 
     @classmethod
-    def load(cls, repo: Path, model: str, *, intra_op_threads: int = 0, allow_spinning: bool = True) -> InProcessModel:
-        """Load `model` from `repo` as Triton would; `intra_op_threads=0` lets ORT use every core."""
+    def load(
+        cls,
+        repo: Path,
+        model: str,
+        *,
+        intra_op_threads: int = 0,
+        allow_spinning: bool = True,
+        batching: str | None = None,
+    ) -> InProcessModel:
+        """Load `model` from `repo` as Triton would; `intra_op_threads=0` lets ORT use every core.
+
+        `batching` (token_budget or pad_to_longest) overrides the exported encoder's.
+        """
         from encoder_triton.exporter.triton_config import parse
         from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
         from encoder_triton.runtime.tokenization import TextTokenizer
@@ -124,6 +137,9 @@ class InProcessModel:
             intra_op_threads=intra_op_threads,
             max_batch_tokens=int(param(encoder_cfg, contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))),
             allow_spinning=allow_spinning,
+            batching=contract.Batching(
+                batching or param(encoder_cfg, contract.Param.BATCHING, contract.Batching.TOKEN_BUDGET.value)
+            ),
         )
         return cls(tokenizer, encoder, int(encoder_cfg.max_batch_size), intra_op_threads, allow_spinning)
 
@@ -140,6 +156,7 @@ def run_baseline(
     window_s: float = 3.0,
     repeats: int = 3,
     intra_op_threads: int = 0,
+    batching: str | None = None,
     on_tick: Callable[[float], None] | None = None,
 ) -> BaselineResult:
     """Best in-process texts/s over `batch_sizes` (each: one warm-up batch, then timed windows).
@@ -148,15 +165,17 @@ def run_baseline(
     run them either. The best size is measured again with ORT's thread spinning off: on a
     quiet machine spinning is faster, on a busy one it can halve throughput, and the
     baseline is the best the hardware does, so it takes whichever wins.
+    `batching` overrides the exported encoder's (pad_to_longest: the naive in-process loop).
     `on_tick(seconds)` reports the time spent after each batch.
     """
-    loaded = InProcessModel.load(repo, model, intra_op_threads=intra_op_threads)
+    loaded = InProcessModel.load(repo, model, intra_op_threads=intra_op_threads, batching=batching)
     sizes = [b for b in batch_sizes if 1 <= b <= loaded.max_batch_size] or [loaded.max_batch_size]
     points = [_measure(loaded, texts, b, window_s, repeats, on_tick) for b in sizes]
     best = max(points, key=lambda p: p.texts_per_s).batch_size
-    quiet = InProcessModel.load(repo, model, intra_op_threads=intra_op_threads, allow_spinning=False)
+    quiet = InProcessModel.load(repo, model, intra_op_threads=intra_op_threads, allow_spinning=False, batching=batching)
     points.append(_measure(quiet, texts, best, window_s, repeats, on_tick))
-    return BaselineResult(tuple(points), intra_op_threads, loaded.encoder.max_batch_tokens)
+    encoder = loaded.encoder
+    return BaselineResult(tuple(points), intra_op_threads, encoder.max_batch_tokens, encoder.batching.value)
 
 
 def _measure(
@@ -183,7 +202,7 @@ def _measure(
             tokenize_s += t1 - t0
             total_s += t2 - t0
             real += int(tokens.attention_mask.sum())
-            padded += _padded_tokens(tokens, loaded.encoder.max_batch_tokens)
+            padded += _padded_tokens(tokens, loaded.encoder)
             done += len(batch)
             if on_tick is not None:
                 on_tick(t2 - t0)
@@ -202,9 +221,11 @@ def _batch(texts: Sequence[str], cursor: int, size: int) -> list[str]:
     return [texts[(cursor + i) % len(texts)] for i in range(size)]
 
 
-def _padded_tokens(tokens: Any, max_batch_tokens: int) -> int:
-    """Tokens the encoder computes for `tokens`, padding included (per token-budget sub-batch)."""
+def _padded_tokens(tokens: Any, encoder: Any) -> int:
+    """Tokens the encoder computes for `tokens`, padding included (per sub-batch it runs)."""
     from encoder_triton.runtime.batching import plan_sub_batches
 
     lengths = tokens.lengths
-    return sum(len(rows) * int(lengths[rows].max()) for rows in plan_sub_batches(lengths, max_batch_tokens))
+    if encoder.batching is contract.Batching.PAD_TO_LONGEST:
+        return len(lengths) * int(lengths.max())
+    return sum(len(rows) * int(lengths[rows].max()) for rows in plan_sub_batches(lengths, encoder.max_batch_tokens))

@@ -67,6 +67,7 @@ class ServingOptions:
     tokenizer_instances: int = 1
     max_queue_delay_us: int = 2000
     max_batch_tokens: int = 8192
+    batching: contract.Batching = contract.Batching.TOKEN_BUDGET
     preferred_batch_sizes: tuple[int, ...] = ()
     max_queue_size: int | None = None
     queue_timeout_us: int | None = None
@@ -227,6 +228,7 @@ def repository_configs(
             **shared,
             contract.Param.ENCODER_FILE: spec.execution.file,
             contract.Param.MAX_BATCH_TOKENS: str(options.max_batch_tokens),
+            contract.Param.BATCHING: contract.Batching(options.batching).value,
             **_encoder_execution_parameters(spec.execution),
         },
         warmups=encoder_warmups,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.contract import Batching
 from encoder_triton.runtime.batching import plan_sub_batches
 from encoder_triton.runtime.providers import available_cores
 from encoder_triton.runtime.tokenization import TokenBatch
@@ -32,14 +33,22 @@ def encode_in_sub_batches(
     batch: TokenBatch,
     max_batch_tokens: int,
     max_rows: int | None = None,
+    batching: Batching = Batching.TOKEN_BUDGET,
 ) -> dict[str, np.ndarray]:
-    """Every output of `run_outputs` for every row of `batch`, in length-sorted sub-batches
-    under a token budget (and at most `max_rows` rows, the limit of a TensorRT profile), in the
-    input order."""
+    """Every output of `run_outputs` for every row of `batch`, in the input order.
+
+    token_budget: length-sorted sub-batches under `max_batch_tokens`; pad_to_longest: the rows
+    as they came, padded to the longest. Either way at most `max_rows` rows per call (the limit
+    of a TensorRT profile).
+    """
     if len(batch) == 0:
         raise ValueError("encode() needs at least one row")
+    if batching is Batching.PAD_TO_LONGEST:
+        plans = [np.arange(len(batch))]
+    else:
+        plans = plan_sub_batches(batch.lengths, max_batch_tokens)
     out: dict[str, np.ndarray] = {}
-    for planned in plan_sub_batches(batch.lengths, max_batch_tokens):
+    for planned in plans:
         step = max_rows or len(planned)
         for start in range(0, len(planned), step):
             rows = planned[start : start + step]
@@ -61,6 +70,7 @@ class OnnxEncoder:
         providers: list[Any] | None = None,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         allow_spinning: bool = True,
+        batching: Batching = Batching.TOKEN_BUDGET,
     ) -> None:
         import onnxruntime as ort
 
@@ -82,6 +92,7 @@ class OnnxEncoder:
         self.output_names = [o.name for o in self._session.get_outputs()]
         self.output_name = self.output_names[0]
         self.max_batch_tokens = max_batch_tokens
+        self.batching = Batching(batching)
 
     @property
     def takes_token_type_ids(self) -> bool:
@@ -98,9 +109,9 @@ class OnnxEncoder:
         return dict(zip(self.output_names, self._session.run(self.output_names, feed), strict=True))
 
     def encode(self, batch: TokenBatch) -> np.ndarray:
-        """The first output for every row of `batch`, computed in token-budget sub-batches."""
+        """The first output for every row of `batch`, batched as `self.batching` says."""
         return self.encode_outputs(batch)[self.output_name]
 
     def encode_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
-        """Every output for every row of `batch`, computed in token-budget sub-batches."""
-        return encode_in_sub_batches(self.run_outputs, batch, self.max_batch_tokens)
+        """Every output for every row of `batch`, batched as `self.batching` says."""
+        return encode_in_sub_batches(self.run_outputs, batch, self.max_batch_tokens, batching=self.batching)

@@ -159,11 +159,12 @@ def load_encoder(model: ModelArgs) -> Any:
     (CPU, or CUDA / TensorRT providers on a GPU), or a TensorRT engine."""
     path = model.version_dir / model.parameter(contract.Param.ENCODER_FILE, "model.onnx")
     max_batch_tokens = int(model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS)))
+    batching = contract.Batching(model.parameter(contract.Param.BATCHING, contract.Batching.TOKEN_BUDGET.value))
     engine = contract.Engine(model.parameter(contract.Param.ENGINE, contract.Engine.ONNXRUNTIME.value))
     if engine is contract.Engine.TENSORRT:
         from encoder_triton.runtime.tensorrt_runner import TensorRTEncoder
 
-        return TensorRTEncoder(path, device_id=model.device_id, max_batch_tokens=max_batch_tokens)
+        return TensorRTEncoder(path, device_id=model.device_id, max_batch_tokens=max_batch_tokens, batching=batching)
 
     import onnxruntime as ort
 
@@ -189,6 +190,7 @@ def load_encoder(model: ModelArgs) -> Any:
         intra_op_threads=int(threads),
         providers=providers,
         max_batch_tokens=max_batch_tokens,
+        batching=batching,
         # Off by default: the instance shares the CPU with the tokenizer step, tritonserver and
         # its other instances; config.pbtxt can turn spinning back on for a dedicated host.
         allow_spinning=model.parameter(contract.Param.INTRA_OP_SPINNING, "false").lower() == "true",

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.contract import Batching
 from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, encode_in_sub_batches
 from encoder_triton.runtime.shape_buckets import Profile, pick_profile
 from encoder_triton.runtime.tokenization import TokenBatch
@@ -66,7 +67,12 @@ class TensorRTEncoder:
     """One deserialised TensorRT engine over an exported encoder graph (task head folded in)."""
 
     def __init__(
-        self, path: str | Path, *, device_id: int = 0, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+        self,
+        path: str | Path,
+        *,
+        device_id: int = 0,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        batching: Batching = Batching.TOKEN_BUDGET,
     ) -> None:
         trt = import_tensorrt()
         self._torch = torch = _import_cuda_torch()
@@ -89,6 +95,7 @@ class TensorRTEncoder:
         self.output_name = self.output_names[0]
         self.profiles = self._read_profiles()
         self.max_batch_tokens = max_batch_tokens
+        self.batching = Batching(batching)
         self.providers = ["TensorRT"]
         self._stream = torch.cuda.Stream(device=self._device)
         self._contexts: dict[int, Any] = {}
@@ -150,4 +157,6 @@ class TensorRTEncoder:
     def encode_outputs(self, batch: TokenBatch) -> dict[str, np.ndarray]:
         """Every output for every row, in token-budget sub-batches no larger than the profiles allow."""
         max_rows = max(p.max_shape[0] for p in self.profiles)
-        return encode_in_sub_batches(self.run_outputs, batch, self.max_batch_tokens, max_rows=max_rows)
+        return encode_in_sub_batches(
+            self.run_outputs, batch, self.max_batch_tokens, max_rows=max_rows, batching=self.batching
+        )
