@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from encoder_triton.runtime.providers import (
+    CUDA_ATTENTION_KERNELS,
     ProviderUnavailableError,
     available_cores,
     intra_op_threads,
@@ -22,7 +23,20 @@ def test_cpu_instances_run_the_cpu_provider_whatever_is_installed() -> None:
 
 def test_gpu_instances_get_their_device_and_the_cpu_behind() -> None:
     providers = select_providers("GPU", device_id=3, preference=("cuda",), available=ALL)
-    assert providers == [("CUDAExecutionProvider", {"device_id": "3"}), ("CPUExecutionProvider", {})]
+    assert providers == [
+        ("CUDAExecutionProvider", {"device_id": "3", "sdpa_kernel": CUDA_ATTENTION_KERNELS}),
+        ("CPUExecutionProvider", {}),
+    ]
+
+
+def test_cuda_attention_kernels_skip_cudnn_unless_asked_and_only_where_onnxruntime_knows_the_option() -> None:
+    assert int(CUDA_ATTENTION_KERNELS) & 8 == 0  # cuDNN flash attention: a graph build per new shape
+    (cuda, options), _ = select_providers("GPU", preference=("cuda",), available=ALL, attention_kernels="auto")
+    assert "sdpa_kernel" not in options
+    (cuda, options), _ = select_providers("GPU", preference=("cuda",), available=ALL, onnxruntime_version="1.18.1")
+    assert "sdpa_kernel" not in options
+    (cuda, options), _ = select_providers("GPU", preference=("cuda",), available=ALL, attention_kernels="2")
+    assert options["sdpa_kernel"] == "2"
 
 
 def test_tensorrt_provider_gets_precision_cache_and_one_profile_per_bucket(tmp_path: Path) -> None:

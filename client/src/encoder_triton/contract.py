@@ -129,6 +129,7 @@ class Param:
     PRECISION = "encoder_triton.precision"  # ensemble and encoder: a `Precision` value
     ENGINE = "engine"  # encoder: an `Engine` value (python backend)
     EXECUTION_PROVIDERS = "execution_providers"  # encoder: ORT providers for GPU instances, "tensorrt,cuda"
+    CUDA_ATTENTION_KERNELS = "cuda_attention_kernels"  # encoder: CUDA EP `sdpa_kernel` mask; "auto": ORT picks
     LENGTH_BUCKETS = "length_buckets"  # tokenizer: pad each batch up to one of these lengths, "16,32,64"
 
 

@@ -21,7 +21,13 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
-from encoder_triton.runtime.providers import cache_root, intra_op_threads, parse_preference, select_providers
+from encoder_triton.runtime.providers import (
+    CUDA_ATTENTION_KERNELS,
+    cache_root,
+    intra_op_threads,
+    parse_preference,
+    select_providers,
+)
 from encoder_triton.runtime.shape_buckets import length_buckets, optimization_profiles, parse_buckets
 from encoder_triton.runtime.texts import InvalidTextError, decode_texts
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
@@ -181,6 +187,8 @@ def load_encoder(model: ModelArgs) -> Any:
             max(1, model.max_batch_size), length_buckets(max_length), max_batch_tokens=max_batch_tokens
         ),
         input_names=model.input_names,
+        onnxruntime_version=ort.__version__,
+        attention_kernels=model.parameter(contract.Param.CUDA_ATTENTION_KERNELS, CUDA_ATTENTION_KERNELS),
     )
     threads = model.parameter(
         contract.Param.INTRA_OP_THREADS, str(intra_op_threads(model.instance_kind, model.cpu_instances))

@@ -211,6 +211,8 @@ class EmbeddedTriton:
         env = dict(os.environ)
         # The stub takes its site-packages from the first python3 on PATH: ours.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        # The stub ignores PYTHONPATH (measured); the generated model.py reads this instead.
+        env.setdefault("ENCODER_TRITON_PYTHONPATH", env.get("PYTHONPATH", ""))
         libdir = sysconfig.get_config_var("LIBDIR") or ""
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             p for p in [libdir, str(install.libs), env.get("LD_LIBRARY_PATH", "")] if p
