@@ -53,6 +53,12 @@ part of that is the CPU graph's plain LayerNorms, see optimize.py). `search=Fals
 (`mode="static"`) runs the search on MinMax ranges from the calibration texts, for providers
 that want QDQ graphs (no outlier step).
 
+Speed, measured per op (ORT profiling, batch 8 x 128 tokens, 2 threads): with every node int8,
+the integer MatMuls take 39%, QAttention 38% (two thirds of it the fp32 softmax core), BiasGelu
+13%, LayerNorm and residual sums 7%. Tried and dropped: DynamicQuantizeMatMul for Q, K, V plus
+fp32 MultiHeadAttention instead of QAttention (12.3 vs 11.1 ms), FastGelu for BiasGelu (0.49
+vs 0.52 ms per call), Gemm with C instead of MatMul + Add for a split's join (0.30 vs 0.36 ms).
+
 Example:
     >>> result = quantize_int8(Path("opt.onnx"), Path("int8.onnx"), calibration=batch,
     ...                        gate=Thresholds(min_cosine=0.98, mean_cosine=0.99))  # doctest: +SKIP
