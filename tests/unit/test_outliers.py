@@ -39,6 +39,15 @@ def test_channels_large_for_every_token_are_scaled_spikes_are_split() -> None:
     assert not channels_for(np.ones(8), np.ones(8))
 
 
+def test_where_only_scaling_is_possible_the_scaled_channels_must_shrink_the_range() -> None:
+    absmax = np.array([1.0, 1.0, 10.0, 1.0, 4.0, 1.0, 1.0, 1.0])
+    mean_abs = np.array([0.3, 0.3, 5.0, 0.3, 0.2, 0.3, 0.3, 0.3])
+    plan = channels_for(absmax, mean_abs, splitting=False)  # a fused Attention: channel 4 stays
+    assert plan.split == () and plan.scaled == ((2, 2.5),) and plan.range_after == 4.0
+    absmax[4] = 8.0  # 10 -> 8 is not worth a Mul
+    assert not channels_for(absmax, mean_abs, splitting=False)
+
+
 def _encoder_block() -> onnx.ModelProto:
     """Embedding -> LayerNorm -> MatMul -> BiasGelu -> MatMul -> bias Add -> residual Sum -> LayerNorm."""
     rng = np.random.default_rng(0)
