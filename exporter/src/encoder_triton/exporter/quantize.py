@@ -14,8 +14,14 @@ encoder step batches them):
     outliers: every one scaled, all int8         min 0.9890 / 0.9942 / 0.9798 mean 0.9960 / 0.9963
     outliers: scaled if large for every token    min - / - / 0.9728           mean - / - / 0.9962
       (GELU ones too): the search then keeps 4 nodes in fp32
-    default: LayerNorm outliers scaled, GELU     min 0.9916 / 0.9949 / 0.9860 mean 0.9968 / 0.9968
-      outliers split, all 25 nodes int8
+    LayerNorm outliers scaled, GELU outliers     min 0.9916 / 0.9949 / 0.9860 mean 0.9968 / 0.9968
+      split, all 25 nodes int8
+    default: the same, and the last Attention's  min 0.9921 / 0.9949 / 0.9878 mean 0.9970 / 0.9970
+      input channels scaled
+
+(The outlier rows' held-out sentences are a pick of our own, on which the 7-node default
+measures 0.9940. Eight very short texts, "ok", "a", "Hello world"..., batched with 96 sentences:
+min cosine 0.9809 with the 7-node default, 0.9618 with every node int8, 0.9799 by default now.)
 
 Weights quantise well; the error comes from quantising *activations* per tensor, where a few
 channels carry outliers on a few tokens ([CLS], [SEP]: the LayerNorm outputs' channel 99
