@@ -84,6 +84,7 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
             "--int8-headroom",
             "0.8",
             "--no-int8-search",
+            "--no-int8-outliers",
             "--accept-degraded",
             "--backend",
             "native",
@@ -94,7 +95,7 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
     engine = seen["engine"]
     assert (engine.precision.value, engine.optimize.value, engine.backend.value) == ("int8", "none", "native")
     assert engine.int8.mode == "static" and engine.int8.headroom == 0.8 and engine.accept_degraded
-    assert not engine.int8.search
+    assert not engine.int8.search and not engine.int8.outlier_split
     assert engine.calibration_texts == tuple(f"text {i}" for i in range(8))
 
 

@@ -122,6 +122,10 @@ def export(
         bool,
         typer.Option(help="int8: keep the measured most sensitive nodes in fp32 (--no-int8-search: quantise all)."),
     ] = True,
+    int8_outliers: Annotated[
+        bool,
+        typer.Option(help="int8 dynamic: compute outlier activation channels apart (split in fp32 or scaled)."),
+    ] = True,
     engine_cache: Annotated[
         Path | None, typer.Option(help="TensorRT engine cache (default: $ENCODER_TRITON_CACHE/tensorrt).")
     ] = None,
@@ -180,7 +184,9 @@ def export(
             device=device,
             gpu_providers=parse_preference(gpu_providers),
             accept_degraded=accept_degraded,
-            int8=Int8Options(mode=int8_calibration.value, headroom=int8_headroom, search=int8_search),
+            int8=Int8Options(
+                mode=int8_calibration.value, headroom=int8_headroom, search=int8_search, outlier_split=int8_outliers
+            ),
             calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
             tensorrt_cache_dir=engine_cache,
         )

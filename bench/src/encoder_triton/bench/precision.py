@@ -35,8 +35,9 @@ import numpy as np
 
 SEQUENCE_LENGTHS = (32, 128)
 BATCH_SIZES = (1, 8, 32)
-#: onnx_int8 is the default int8 export (measured sensitive nodes kept in fp32); onnx_int8_all
-#: quantises every node (--no-int8-search): the speed the default gives up for its fidelity.
+#: onnx_int8 is the default int8 export (outlier channels apart, measured sensitive nodes kept in
+#: fp32 if the calibration texts need it); onnx_int8_all quantises every node (--no-int8-search):
+#: the speed the default would give up for its fidelity.
 ENGINES = ("pytorch", "onnx_fp32", "onnx_fp32_optimized", "onnx_int8", "onnx_int8_all")
 #: Texts per (sequence length) pool; batches cycle through them.
 POOL = 64
