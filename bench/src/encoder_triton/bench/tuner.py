@@ -424,6 +424,7 @@ def tune(
         written = apply_variant(repo, model, best.variant, backup_suffix=suffix)
         report["decision"]["written"] = [str(p.relative_to(repo)) for p in written]
         report["decision"]["previous_configs_kept_as"] = "config.pbtxt" + suffix
+    report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["duration_s"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1)
     _save(repo / model, report)
     return report
