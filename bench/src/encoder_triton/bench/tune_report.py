@@ -21,7 +21,8 @@ def render_tune_markdown(report: dict[str, Any]) -> str:
         f"# Tuning `{report['model']}` under p99 <= {bound:g} ms",
         "",
         f"{report['created']} on {machine.get('cores')} cores ({machine.get('cpu')}), load average at start "
-        f"{machine.get('loadavg_start')}, at the end {machine.get('loadavg_end')}; {report.get('duration_s')} s in all.",
+        f"{machine.get('loadavg_start')}, at the end {machine.get('loadavg_end')}; "
+        f"{report.get('duration_s')} s in all.",
         "",
         f"Traffic: {workload.get('corpus')} corpus, {report['plan']['batch_size']} text(s) per request, closed loop "
         f"at concurrency {', '.join(map(str, report['plan']['concurrency']))}; score = best texts/s within the bound.",
