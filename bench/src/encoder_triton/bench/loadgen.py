@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -82,6 +83,25 @@ class LoadResult:
     concurrency: int
     windows: list[WindowStats]
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def medians(self) -> dict[str, Any]:
+        """Texts/s, requests/s and latency percentiles (ms) as medians over the windows,
+        unrounded; requests and errors (by type) summed."""
+        windows = self.windows
+        errors: dict[str, int] = {}
+        for window in windows:
+            for kind, count in window.errors.items():
+                errors[kind] = errors.get(kind, 0) + count
+        return {
+            "texts_per_s": statistics.median(w.texts_per_s for w in windows),
+            "requests_per_s": statistics.median(w.requests_per_s for w in windows),
+            "latency_ms": {
+                key: statistics.median(w.latency_ms[key] for w in windows)
+                for key in ("p50", "p90", "p99", "mean", "max")
+            },
+            "requests": sum(w.requests for w in windows),
+            "errors": errors,
+        }
 
 
 def latency_summary(latencies_s: Sequence[float] | np.ndarray) -> dict[str, float]:

@@ -29,7 +29,6 @@ import datetime
 import functools
 import os
 import platform
-import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -191,14 +190,14 @@ def run_sweep(
     points: list[dict[str, Any]] = []
     per_point = plan.warmup_s + plan.repeats * plan.window_s
     for variant in plan.variants:
-        with _serve(repo, model, variant, url, plan.protocol, server_log) as (address, pid):
+        with serve_variant(repo, model, variant, url, plan.protocol, server_log) as (address, pid):
             pid = pid or server_pid
             for batch_size in plan.batch_sizes:
                 for concurrency in plan.concurrency:
                     description = f"{variant.label}, batch {batch_size}, concurrency {concurrency}"
                     start = clock["done"]
                     result = run_closed_loop(
-                        _connector(address, plan.protocol),
+                        connector(address, plan.protocol),
                         workloads[batch_size],
                         concurrency=concurrency,
                         warmup_s=plan.warmup_s,
@@ -243,17 +242,8 @@ def point_dict(
     variant: ServerVariant, batch_size: int, result: LoadResult, baseline_tps: float | None
 ) -> dict[str, Any]:
     """One sweep point: medians over its windows, the raw windows and the probes."""
-    windows = result.windows
-    texts_per_s = statistics.median(w.texts_per_s for w in windows)
-    latency = {
-        key: round(statistics.median(w.latency_ms[key] for w in windows), 2)
-        for key in ("p50", "p90", "p99", "mean", "max")
-    }
-    errors: dict[str, int] = {}
-    for window in windows:
-        for kind, count in window.errors.items():
-            errors[kind] = errors.get(kind, 0) + count
-    requests = sum(w.requests for w in windows)
+    medians = result.medians()
+    texts_per_s, requests, errors = medians["texts_per_s"], medians["requests"], medians["errors"]
     failed = sum(errors.values())
     return {
         "variant": variant.label,
@@ -264,14 +254,14 @@ def point_dict(
         "batch_size": batch_size,
         "concurrency": result.concurrency,
         "texts_per_s": round(texts_per_s, 2),
-        "requests_per_s": round(statistics.median(w.requests_per_s for w in windows), 2),
-        "latency_ms": latency,
+        "requests_per_s": round(medians["requests_per_s"], 2),
+        "latency_ms": {key: round(value, 2) for key, value in medians["latency_ms"].items()},
         "requests": requests,
         "errors": errors,
         "error_rate": round(failed / (requests + failed), 5) if requests + failed else 0.0,
         "efficiency": round(texts_per_s / baseline_tps, 3) if baseline_tps else None,
         "probes": result.probes,
-        "windows": [w.to_dict() for w in windows],
+        "windows": [w.to_dict() for w in result.windows],
     }
 
 
@@ -329,7 +319,7 @@ def _plan_dict(plan: SweepPlan) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(plan).items()}
 
 
-def _connector(address: str, protocol: str) -> Callable[[], Any]:
+def connector(address: str, protocol: str) -> Callable[[], Any]:
     from encoder_triton.client import EncoderClient
 
     return lambda: EncoderClient(address, protocol=protocol)  # type: ignore[arg-type]
@@ -343,7 +333,7 @@ def _probes(address: str, protocol: str, model: str, pid: int | None) -> list[An
 
 
 @contextlib.contextmanager
-def _serve(
+def serve_variant(
     repo: Path | None, model: str, variant: ServerVariant, url: str | None, protocol: str, log: Any
 ) -> Iterator[tuple[str, int | None]]:
     """(address, server pid) of the server to measure: `url`, or an embedded Triton we start."""
@@ -392,7 +382,7 @@ def _scenario(address: str, plan: SweepPlan, model: str, repo: Path | None) -> d
 
         in_process = [InProcessModel.load(repo, model, allow_spinning=spin) for spin in (True, False)]
     return run_scenario(
-        _connector(address, plan.protocol),
+        connector(address, plan.protocol),
         model,
         scenario_texts(),
         repeats=plan.scenario_repeats,

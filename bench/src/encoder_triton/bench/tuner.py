@@ -36,19 +36,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
-import statistics
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from encoder_triton import contract
-from encoder_triton.bench.variants import ServerVariant, apply_variant, make_variant, read_serving_config
+from encoder_triton.bench.variants import ServerVariant, apply_variant, read_serving_config
 
 REPORT_SCHEMA = "encoder-triton-bench/tune/1"
 
@@ -232,9 +231,8 @@ def _pointless(variant: ServerVariant, exported: dict[str, Any], cores: int) -> 
     return bool(threads) and threads * instances > cores
 
 
-def exported_knobs(repo: Path, model: str) -> dict[str, Any]:
-    """The effective exported value of every knob, read from the repository."""
-    config = read_serving_config(repo, model)
+def exported_knobs(config: dict[str, Any]) -> dict[str, Any]:
+    """The effective exported value of every knob, from `read_serving_config`'s answer."""
     parameters = config["parameters"]
     return {
         "instances": config["instances"],
@@ -266,54 +264,47 @@ def describe_trial(trial: Trial, p99_ms: float, number: int) -> str:
 def measure_variant(repo: Path, model: str, variant: ServerVariant, plan: TunePlan, workload: Any) -> Trial:
     """Serve `variant` on a fresh embedded Triton and walk the concurrency ladder."""
     from encoder_triton.bench.loadgen import run_closed_loop
-    from encoder_triton.client import EncoderClient
-    from encoder_triton.server.embedded import EmbeddedTriton, EmbeddedTritonError
+    from encoder_triton.bench.sweep import connector, serve_variant
+    from encoder_triton.server.embedded import EmbeddedTritonError
 
     trial = Trial(variant)
-    with tempfile.TemporaryDirectory(prefix="encoder-triton-tune-") as tmp:
-        served = repo if variant.is_default else make_variant(repo, model, variant, Path(tmp) / "repo")
-        server = EmbeddedTriton(served)
+    with contextlib.ExitStack() as stack:
         try:
-            endpoints = server.start()
+            address, _ = stack.enter_context(serve_variant(repo, model, variant, None, plan.protocol, None))
         except EmbeddedTritonError as exc:
             trial.error = str(exc)
             return trial
-        try:
-            address = endpoints.grpc if plan.protocol == "grpc" else endpoints.http
-            for concurrency in sorted(plan.concurrency):
-                result = run_closed_loop(
-                    lambda: EncoderClient(address, protocol=plan.protocol),  # type: ignore[arg-type]
-                    workload,
-                    concurrency=concurrency,
-                    warmup_s=plan.warmup_s,
-                    window_s=plan.window_s,
-                    repeats=plan.repeats,
-                )
-                point = _point(concurrency, result.windows)
-                trial.points.append(point)
-                if point["p99_ms"] > plan.p99_ms:
-                    break  # a closed loop only queues longer with more clients
-        finally:
-            server.stop()
+        for concurrency in sorted(plan.concurrency):
+            result = run_closed_loop(
+                connector(address, plan.protocol),
+                workload,
+                concurrency=concurrency,
+                warmup_s=plan.warmup_s,
+                window_s=plan.window_s,
+                repeats=plan.repeats,
+            )
+            point = _point(concurrency, result.medians())
+            trial.points.append(point)
+            if point["p99_ms"] > plan.p99_ms:
+                break  # a closed loop only queues longer with more clients
     return trial
 
 
-def _point(concurrency: int, windows: Sequence[Any]) -> dict[str, Any]:
-    errors: dict[str, int] = {}
-    for window in windows:
-        for kind, count in window.errors.items():
-            errors[kind] = errors.get(kind, 0) + count
+def _point(concurrency: int, medians: dict[str, Any]) -> dict[str, Any]:
+    """One rung of the ladder, from `LoadResult.medians()`."""
     return {
         "concurrency": concurrency,
-        "texts_per_s": round(statistics.median(w.texts_per_s for w in windows), 2),
-        "p50_ms": round(statistics.median(w.latency_ms["p50"] for w in windows), 2),
-        "p99_ms": round(statistics.median(w.latency_ms["p99"] for w in windows), 2),
-        "requests": sum(w.requests for w in windows),
-        "errors": errors,
+        "texts_per_s": round(medians["texts_per_s"], 2),
+        "p50_ms": round(medians["latency_ms"]["p50"], 2),
+        "p99_ms": round(medians["latency_ms"]["p99"], 2),
+        "requests": medians["requests"],
+        "errors": medians["errors"],
     }
 
 
-def compare(repo: Path, model: str, tuned: ServerVariant, plan: TunePlan, workload: Any, say: Say) -> dict[str, Any]:
+def compare(
+    repo: Path, model: str, tuned: ServerVariant, exported: dict[str, Any], plan: TunePlan, workload: Any, say: Say
+) -> dict[str, Any]:
     """In-process vs served pad-to-longest, served token-budget and served tuned, in one run."""
     from encoder_triton.bench.baseline import run_baseline
 
@@ -341,7 +332,6 @@ def compare(repo: Path, model: str, tuned: ServerVariant, plan: TunePlan, worklo
                 "detail": result.to_dict(),
             }
         )
-    exported = exported_knobs(repo, model)
     served = {  # knobs at their exported value dropped, so the labels say what differs
         "served pad-to-longest": normalise(ServerVariant(batching=contract.Batching.PAD_TO_LONGEST.value), exported),
         "served token-budget": normalise(ServerVariant(batching=contract.Batching.TOKEN_BUDGET.value), exported),
@@ -387,8 +377,8 @@ def tune(
 
     repo = Path(repo).resolve()
     started = datetime.datetime.now(datetime.timezone.utc)
-    exported = exported_knobs(repo, model)
-    encoder_config = read_serving_config(repo, model)
+    serving_config = read_serving_config(repo, model)
+    exported = exported_knobs(serving_config)
     native = _is_native(repo, model)
     knobs = tuple(k for k in plan.knobs if not native or k in NATIVE_KNOBS)
     plan = dataclasses.replace(plan, knobs=knobs)
@@ -404,7 +394,7 @@ def tune(
         "machine": machine_info(),
         "workload": workload.describe(),
         "exported": exported,
-        "exported_config": encoder_config,
+        "exported_config": serving_config,
         "notes": [],
     }
     say(f"searching {', '.join(knobs)} under p99 <= {plan.p99_ms:g} ms")
@@ -416,7 +406,7 @@ def tune(
             f"no config kept p99 within {plan.p99_ms:g} ms at concurrency {min(plan.concurrency)}: raise the bound "
             "or lower the concurrency (--concurrency)"
         )
-    comparison = compare(repo, model, best.variant, plan, workload, say) if plan.compare else None
+    comparison = compare(repo, model, best.variant, exported, plan, workload, say) if plan.compare else None
     report["comparison"] = comparison
     report["decision"] = decide(best, comparison, write=write, force=force)
     if report["decision"]["write"]:
