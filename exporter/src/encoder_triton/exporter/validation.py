@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.exporter.fidelity import cosine_rows
 from encoder_triton.exporter.pooling import Pooling
 
 #: Minimum cosine similarity to the reference, per text, for an fp32 export.
@@ -51,14 +52,6 @@ class FidelityReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity of two [n, d] arrays."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return np.sum(a * b, axis=1) / np.maximum(norms, 1e-12)
 
 
 def compare_embeddings(
