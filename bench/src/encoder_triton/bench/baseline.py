@@ -223,9 +223,9 @@ def _batch(texts: Sequence[str], cursor: int, size: int) -> list[str]:
 
 def _padded_tokens(tokens: Any, encoder: Any) -> int:
     """Tokens the encoder computes for `tokens`, padding included (per sub-batch it runs)."""
-    from encoder_triton.runtime.batching import plan_sub_batches
+    from encoder_triton.runtime.batching import plan_rows
 
     lengths = tokens.lengths
-    if encoder.batching is contract.Batching.PAD_TO_LONGEST:
-        return len(lengths) * int(lengths.max())
-    return sum(len(rows) * int(lengths[rows].max()) for rows in plan_sub_batches(lengths, encoder.max_batch_tokens))
+    return sum(
+        len(rows) * int(lengths[rows].max()) for rows in plan_rows(lengths, encoder.max_batch_tokens, encoder.batching)
+    )

@@ -13,6 +13,9 @@ lengths; the optimal plan keeps padding near 6% at the price of a few more calls
 all-MiniLM-L6-v2 with ONNX Runtime on 2 cores, one forward call costs about as much as 20-30
 padded tokens (`DEFAULT_CALL_OVERHEAD_TOKENS`).
 
+`plan_rows` is the one place that picks the plan for a `Batching` mode (the encoder runs it;
+the benchmark baseline counts its padded tokens with it).
+
 Example:
     >>> [list(b) for b in plan_sub_batches([5, 100, 6, 7], max_batch_tokens=200)]
     [[0, 2, 3], [1]]
@@ -25,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from encoder_triton.contract import Batching
 
 #: The cost of one extra forward call, in padded tokens (see the module docstring).
 DEFAULT_CALL_OVERHEAD_TOKENS = 32
@@ -65,3 +70,11 @@ def plan_sub_batches(
         batches.append(order[start[end] : end])
         end = int(start[end])
     return batches[::-1]
+
+
+def plan_rows(lengths: Sequence[int] | np.ndarray, max_batch_tokens: int, batching: Batching) -> list[np.ndarray]:
+    """The row groups the encoder runs, one forward call each: `plan_sub_batches` under
+    token_budget, every row at once (in order) under pad_to_longest."""
+    if Batching(batching) is Batching.PAD_TO_LONGEST:
+        return [np.arange(len(lengths))]
+    return plan_sub_batches(lengths, max_batch_tokens)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from encoder_triton.contract import Batching
-from encoder_triton.runtime.batching import plan_sub_batches
+from encoder_triton.runtime.batching import plan_rows
 from encoder_triton.runtime.providers import available_cores
 from encoder_triton.runtime.tokenization import TokenBatch
 
@@ -43,12 +43,8 @@ def encode_in_sub_batches(
     """
     if len(batch) == 0:
         raise ValueError("encode() needs at least one row")
-    if batching is Batching.PAD_TO_LONGEST:
-        plans = [np.arange(len(batch))]
-    else:
-        plans = plan_sub_batches(batch.lengths, max_batch_tokens)
     out: dict[str, np.ndarray] = {}
-    for planned in plans:
+    for planned in plan_rows(batch.lengths, max_batch_tokens, batching):
         step = max_rows or len(planned)
         for start in range(0, len(planned), step):
             rows = planned[start : start + step]
