@@ -105,6 +105,12 @@ def inference_counts(server: Any) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="session")
+def triton_counts() -> Callable[[Any], dict[str, tuple[int, int]]]:
+    """`inference_counts` for tests outside this file (conftest is not importable by name)."""
+    return inference_counts
+
+
+@pytest.fixture(scope="session")
 def corpus_sentences() -> list[str]:
     """Real, varied sentences: the Lee news corpus shipped with gensim (one article per line)."""
     import re

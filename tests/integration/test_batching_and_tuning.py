@@ -21,6 +21,7 @@ import pytest
 
 from encoder_triton.bench.variants import ServerVariant, apply_variant, make_variant
 from encoder_triton.client import EncoderClient
+from encoder_triton.exporter.fidelity import cosine_rows
 from encoder_triton.exporter.triton_config import parse
 from encoder_triton.server.embedded import EmbeddedTriton
 
@@ -36,20 +37,6 @@ def mixed_texts(corpus_sentences: list[str]) -> list[str]:
         start = rng.randrange(len(corpus_sentences) - 8)
         texts.append(" ".join(corpus_sentences[start : start + rng.choice([1, 1, 1, 2, 4, 8])]))
     return texts
-
-
-def _encoder_counts(server: EmbeddedTriton) -> tuple[int, int]:
-    """(inference_count, execution_count) of the encoder step, from Triton's statistics API."""
-    import tritonclient.grpc as grpc
-
-    assert server.endpoints is not None
-
-    raw = grpc.InferenceServerClient(server.endpoints.grpc)
-    try:
-        (stats,) = raw.get_inference_statistics("minilm_encoder", as_json=True)["model_stats"]
-    finally:
-        raw.close()
-    return int(stats["inference_count"]), int(stats["execution_count"])
 
 
 def _embed_concurrently(server: EmbeddedTriton, texts: list[str]) -> np.ndarray:
@@ -69,7 +56,7 @@ def _embed_concurrently(server: EmbeddedTriton, texts: list[str]) -> np.ndarray:
 
 
 def test_token_budget_and_pad_to_longest_answer_the_same(
-    minilm_repo: Path, mixed_texts: list[str], tmp_path: Path
+    minilm_repo: Path, mixed_texts: list[str], tmp_path: Path, triton_counts: Any
 ) -> None:
     # A small budget forces many sub-batches; a long queue delay lets requests pile up.
     variants = {
@@ -80,14 +67,14 @@ def test_token_budget_and_pad_to_longest_answer_the_same(
     for name, variant in variants.items():
         with EmbeddedTriton(make_variant(minilm_repo, "minilm", variant, tmp_path / name)) as server:
             results[name] = _embed_concurrently(server, mixed_texts)
-            inferences, executions = _encoder_counts(server)
+            inferences, executions = triton_counts(server)["minilm_encoder"]
             assert executions < inferences, f"{name}: no dynamic batch merged requests ({inferences=})"
     with EncoderClient.local(minilm_repo) as local:
         reference = local.embed(mixed_texts, model="minilm").vectors
     lengths = [len(t.split()) for t in mixed_texts]
     assert min(lengths) <= 10 and max(lengths) >= 150  # the traffic really is mixed
     for name, got in results.items():
-        cosine = np.sum(got * reference, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(reference, axis=1)
+        cosine = cosine_rows(got, reference)
         assert cosine.min() >= 0.9999, f"{name}: worst text {int(cosine.argmin())} cos {cosine.min():.6f}"
     same = np.sum(results["token_budget"] * results["pad_to_longest"], axis=1)
     assert same.min() >= 0.9999
