@@ -10,11 +10,11 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml exporter/pyproject.toml client/pyproject.toml bench/pyproject.toml constraints.txt
+$(STAMP): pyproject.toml core/pyproject.toml client/pyproject.toml bench/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -c constraints.txt \
-		-e ./client -e "./exporter[export,serve,gateway]" -e ./bench --group dev
+		-e ./client -e "./core[export,serve,gateway]" -e ./bench --group dev
 	touch $@
 
 demo: $(STAMP)

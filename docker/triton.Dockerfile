@@ -8,8 +8,8 @@ FROM ${TRITON_IMAGE}
 ARG ORT_PACKAGE=onnxruntime-gpu
 
 COPY client /opt/encoder-triton/client
-COPY exporter /opt/encoder-triton/exporter
-RUN python3 -m pip install --no-cache-dir /opt/encoder-triton/client /opt/encoder-triton/exporter \
+COPY core /opt/encoder-triton/core
+RUN python3 -m pip install --no-cache-dir /opt/encoder-triton/client /opt/encoder-triton/core \
  && if [ "${ORT_PACKAGE}" != "onnxruntime" ]; then \
       python3 -m pip uninstall -y onnxruntime && python3 -m pip install --no-cache-dir "${ORT_PACKAGE}"; \
     fi

@@ -40,7 +40,7 @@ def minilm_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_repo(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     """A model repository holding all-MiniLM-L6-v2 exported as `minilm` (exported once)."""
-    from encoder_triton.exporter.export import export_model
+    from encoder_triton.export.pipeline import export_model
 
     repo = tmp_path_factory.mktemp("minilm_repo")
     export_model(str(minilm_dir), repo=repo, name="minilm")
@@ -79,8 +79,8 @@ def ops_server(
     tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, start_triton: Callable[..., object]
 ) -> object:
     """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
-    from encoder_triton.exporter.export import export_model
-    from encoder_triton.exporter.repository import ServingOptions
+    from encoder_triton.export.pipeline import export_model
+    from encoder_triton.export.repository.writer import ServingOptions
 
     repo = tmp_path_factory.mktemp("ops_repo")
     options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)
@@ -239,7 +239,7 @@ def minilm_tasks_repo(
     bbc_example: Any, bbc_classifier: Path, minilm_cross_encoder: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """One repository with `bbc_news` (classify) and `reranker` (rerank); tasks are detected."""
-    from encoder_triton.exporter.export import export_model
+    from encoder_triton.export.pipeline import export_model
 
     repo = tmp_path_factory.mktemp("minilm_tasks")
     results = {

@@ -51,7 +51,7 @@ def _corpus() -> list[str]:
     """Text to train the tiny tokenizers on: the export's reference texts plus a news corpus."""
     import gensim.test.utils as gensim_test
 
-    from encoder_triton.exporter.reference_texts import REFERENCE_TEXTS
+    from encoder_triton.export.fidelity.texts import REFERENCE_TEXTS
 
     news = Path(gensim_test.datapath("lee_background.cor")).read_text(encoding="utf-8", errors="replace")
     return list(REFERENCE_TEXTS) + news.splitlines()

@@ -53,8 +53,8 @@ def test_fp16_on_gpu_instances_matches_pytorch(
 ) -> None:
     _need_cuda_onnxruntime()
     from encoder_triton.contract import Precision
-    from encoder_triton.exporter.engines import EngineOptions
-    from encoder_triton.exporter.export import export_model
+    from encoder_triton.export.pipeline import export_model
+    from encoder_triton.export.precision.build import EngineOptions
 
     export_model(str(minilm_dir), repo=tmp_path, name="half", engine=EngineOptions(precision=Precision.FP16))
     report = json.loads((tmp_path / "half_encoder" / "1" / "export_report.json").read_text())
@@ -69,10 +69,10 @@ def test_tensorrt_engine_is_built_cached_served_and_faithful(
 ) -> None:
     _need_tensorrt()
     from encoder_triton.contract import Precision
-    from encoder_triton.exporter.engines import EngineOptions
-    from encoder_triton.exporter.execution import EngineFormat
-    from encoder_triton.exporter.export import export_model
-    from encoder_triton.exporter.repository import ServingOptions
+    from encoder_triton.export.pipeline import export_model
+    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.execution import EngineFormat
+    from encoder_triton.export.repository.writer import ServingOptions
 
     engine = EngineOptions(
         precision=Precision.FP16, format=EngineFormat.TENSORRT, tensorrt_cache_dir=tmp_path / "cache"

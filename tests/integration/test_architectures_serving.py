@@ -28,7 +28,7 @@ QUERIES = ("what did the minister say", "fires near sydney", "cricket test match
 @pytest.fixture(scope="module")
 def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """All tiny cases exported side by side into one repository (a few seconds each)."""
-    from encoder_triton.exporter.export import export_model
+    from encoder_triton.export.pipeline import export_model
 
     root = tmp_path_factory.mktemp("tiny")
     repo = root / "repo"
@@ -132,7 +132,7 @@ def test_token_type_ids_and_pad_ids_are_the_models_own(tiny_repo: dict[str, Any]
     """token_type_ids flow only to graphs that take them; the pad id is the tokenizer's."""
     import transformers
 
-    from encoder_triton.exporter.triton_config import parse
+    from encoder_triton.contract.model_config import parse
 
     for case in CASES:
         config = parse((tiny_repo["repo"] / f"{case.name}_tokenizer" / "config.pbtxt").read_text())
@@ -146,7 +146,7 @@ def test_token_type_ids_and_pad_ids_are_the_models_own(tiny_repo: dict[str, Any]
 
 def test_every_model_loaded_and_serve_lists_them(tiny_repo: dict[str, Any], tiny_server: Any) -> None:
     from encoder_triton.cli import describe_models
-    from encoder_triton.exporter.repository import list_ensembles
+    from encoder_triton.export.repository.writer import list_ensembles
 
     ensembles = list_ensembles(tiny_repo["repo"])
     assert [e.name for e in ensembles] == sorted(c.name for c in CASES)

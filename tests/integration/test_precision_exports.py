@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from encoder_triton.contract import Precision
-from encoder_triton.exporter.engines import EngineOptions
-from encoder_triton.exporter.errors import FidelityError
-from encoder_triton.exporter.execution import Backend
-from encoder_triton.exporter.export import export_model
-from encoder_triton.exporter.fidelity import Thresholds
-from encoder_triton.exporter.triton_config import parse
+from encoder_triton.contract.model_config import parse
+from encoder_triton.export.errors import FidelityError
+from encoder_triton.export.fidelity.gate import Thresholds
+from encoder_triton.export.pipeline import export_model
+from encoder_triton.export.precision.build import EngineOptions
+from encoder_triton.export.precision.execution import Backend
 
 pytestmark = pytest.mark.slow
 

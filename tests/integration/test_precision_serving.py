@@ -20,9 +20,9 @@ VARIANTS = ("minilm_fp32", "minilm_opt", "minilm_int8")
 @pytest.fixture(scope="module")
 def precision_repo(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     from encoder_triton.contract import Precision
-    from encoder_triton.exporter.engines import EngineOptions
-    from encoder_triton.exporter.execution import Optimize
-    from encoder_triton.exporter.export import export_model
+    from encoder_triton.export.pipeline import export_model
+    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.execution import Optimize
 
     repo = tmp_path_factory.mktemp("precision_repo")
     export_model(str(minilm_dir), repo=repo, name="minilm_fp32")

@@ -6,13 +6,13 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from encoder_triton.contract import Task
-from encoder_triton.exporter.architectures import (
+from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.export.source.architectures import (
     OptimumExport,
     architecture_for,
     register,
     registered_architectures,
 )
-from encoder_triton.exporter.errors import UnsupportedModelError
 from tiny_models import ARCHITECTURES, CASES
 
 #: What the issue asks us to serve; the registry may grow, never shrink below this.

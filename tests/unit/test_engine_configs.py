@@ -8,17 +8,17 @@ import pytest
 
 from encoder_triton import contract
 from encoder_triton.contract import Engine, Precision
-from encoder_triton.exporter.engines import EngineOptions
-from encoder_triton.exporter.execution import Backend, Device, EncoderExecution, EngineFormat, Optimize
-from encoder_triton.exporter.optimize import optimizer_settings
-from encoder_triton.exporter.repository import (
+from encoder_triton.contract.model_config import parse, render
+from encoder_triton.export.precision.build import EngineOptions
+from encoder_triton.export.precision.execution import Backend, Device, EncoderExecution, EngineFormat, Optimize
+from encoder_triton.export.precision.optimize import optimizer_settings
+from encoder_triton.export.repository.writer import (
     EncoderSpec,
     ServingOptions,
     WarmupSample,
     repository_configs,
     write_repository,
 )
-from encoder_triton.exporter.triton_config import parse, render
 
 SPEC = EncoderSpec(
     task=contract.Task.EMBED,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from encoder_triton.exporter.fidelity import (
+from encoder_triton.export.fidelity.gate import (
     DEFAULT_THRESHOLDS,
     Thresholds,
     evaluate,

@@ -7,7 +7,7 @@ import pytest
 
 from encoder_triton import contract
 from encoder_triton.contract import Activation
-from encoder_triton.exporter.heads import (
+from encoder_triton.export.graph.heads import (
     ClassificationHead,
     RerankHead,
     activate,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from encoder_triton.exporter.pooling import Pooling, read_pooling
-from encoder_triton.exporter.sources import resolve_model
+from encoder_triton.export.graph.pooling import Pooling, read_pooling
+from encoder_triton.export.source.resolve import resolve_model
 
 
 def _folder(tmp_path: Path, config: dict[str, Any], files: dict[str, Any] | None = None) -> Path:

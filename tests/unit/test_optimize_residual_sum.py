@@ -4,7 +4,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from encoder_triton.exporter.optimize import residual_adds_as_sum
+from encoder_triton.export.precision.optimize import residual_adds_as_sum
 
 
 def _residual_block() -> tuple[object, dict[str, np.ndarray]]:

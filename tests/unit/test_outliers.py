@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from encoder_triton.exporter.outliers import (
+from encoder_triton.export.precision.outliers import (
     ChannelPlan,
     activation_stats,
     channels_for,

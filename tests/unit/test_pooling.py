@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from encoder_triton.exporter.pooling import MODES, Pooling, fold_pooling, read_pooling
-from encoder_triton.exporter.validation import _pool_torch
+from encoder_triton.export.fidelity.reference import _pool_torch
+from encoder_triton.export.graph.pooling import MODES, Pooling, fold_pooling, read_pooling
 
 
 def _identity_encoder(hidden_size: int):  # type: ignore[no-untyped-def]

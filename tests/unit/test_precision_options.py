@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from encoder_triton.exporter.calibration_texts import CALIBRATION_TEXTS, load_calibration_texts
-from encoder_triton.exporter.reference_texts import REFERENCE_TEXTS
+from encoder_triton.export.fidelity.texts import REFERENCE_TEXTS
+from encoder_triton.export.precision.calibration import CALIBRATION_TEXTS, load_calibration_texts
 from encoder_triton.runtime.encoder import encode_in_sub_batches
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
@@ -57,7 +57,7 @@ def test_sub_batches_respect_a_row_limit() -> None:
 
 def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from encoder_triton import cli
-    from encoder_triton.exporter import export as export_module
+    from encoder_triton.export import pipeline as export_module
 
     seen: dict[str, Any] = {}
 

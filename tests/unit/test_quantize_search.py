@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from encoder_triton.exporter.fidelity import Thresholds
-from encoder_triton.exporter.quantize import (
+from encoder_triton.export.fidelity.gate import Thresholds
+from encoder_triton.export.precision.int8 import (
     DYNAMIC_OPS,
     STATIC_OPS,
     Int8Options,

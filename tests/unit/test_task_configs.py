@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from encoder_triton import contract
-from encoder_triton.exporter.repository import (
+from encoder_triton.contract.model_config import parse, render
+from encoder_triton.export.repository.writer import (
     EncoderSpec,
     ServingOptions,
     WarmupSample,
@@ -16,7 +17,6 @@ from encoder_triton.exporter.repository import (
     repository_configs,
     write_repository,
 )
-from encoder_triton.exporter.triton_config import parse, render
 
 GOLDEN = Path(__file__).parent / "golden"
 INPUTS = (contract.INPUT_IDS, contract.ATTENTION_MASK)

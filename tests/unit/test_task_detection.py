@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from encoder_triton.contract import Task
-from encoder_triton.exporter.errors import UnsupportedModelError
-from encoder_triton.exporter.sources import ModelSource, resolve_model
-from encoder_triton.exporter.tasks import detect_task
+from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.export.source.resolve import ModelSource, resolve_model
+from encoder_triton.export.source.tasks import detect_task
 
 
 def _source(tmp_path: Path, config: dict[str, Any], *, name: str = "model", st: bool = False) -> ModelSource:

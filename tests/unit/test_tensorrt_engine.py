@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_triton.exporter.tensorrt_engine import (
+from encoder_triton.export.precision.tensorrt_plan import (
     EngineSettings,
     TensorRTBuildError,
     build_engine,

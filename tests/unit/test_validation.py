@@ -1,6 +1,6 @@
 import numpy as np
 
-from encoder_triton.exporter.validation import compare_embeddings, cosine_rows
+from encoder_triton.export.fidelity.reference import compare_embeddings, cosine_rows
 
 
 def test_cosine_rows() -> None:

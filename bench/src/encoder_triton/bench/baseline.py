@@ -109,7 +109,7 @@ class InProcessModel:
 
         `batching` (token_budget or pad_to_longest) overrides the exported encoder's.
         """
-        from encoder_triton.exporter.triton_config import parse
+        from encoder_triton.contract.model_config import parse
         from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
         from encoder_triton.runtime.tokenization import TextTokenizer
 

@@ -78,10 +78,10 @@ def export_variants(model_dir: Path, repo: Path, *, reuse: bool = False) -> dict
     With `reuse`, variants already in `repo` (from an earlier run with --repo) are kept.
     """
     from encoder_triton.contract import Precision
-    from encoder_triton.exporter.engines import EngineOptions
-    from encoder_triton.exporter.execution import Optimize
-    from encoder_triton.exporter.export import export_model
-    from encoder_triton.exporter.quantize import Int8Options
+    from encoder_triton.export.pipeline import export_model
+    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.execution import Optimize
+    from encoder_triton.export.precision.int8 import Int8Options
 
     variants = {
         "onnx_fp32": EngineOptions(),

@@ -444,14 +444,14 @@ def decide(best: Trial, comparison: dict[str, Any] | None, *, write: bool, force
 
 
 def _task(repo: Path, model: str) -> str:
-    from encoder_triton.exporter.triton_config import parse
+    from encoder_triton.contract.model_config import parse
 
     config = parse((repo / model / "config.pbtxt").read_text())
     return config.parameters[contract.Param.TASK].string_value if contract.Param.TASK in config.parameters else "embed"
 
 
 def _is_native(repo: Path, model: str) -> bool:
-    from encoder_triton.exporter.triton_config import parse
+    from encoder_triton.contract.model_config import parse
 
     _, encoder_name = contract.component_names(model)
     config = parse((repo / encoder_name / "config.pbtxt").read_text())

@@ -94,7 +94,7 @@ class ServerVariant:
 
 def read_serving_config(repo: Path, model: str) -> dict[str, Any]:
     """The effective values of the knobs above, read from the repository (for the report)."""
-    from encoder_triton.exporter.triton_config import parse
+    from encoder_triton.contract.model_config import parse
 
     tokenizer_name, encoder_name = contract.component_names(model)
     encoder = parse((Path(repo) / encoder_name / "config.pbtxt").read_text())
@@ -154,7 +154,7 @@ def edited_configs(repo: Path, model: str, variant: ServerVariant) -> dict[str, 
     fit its steps', so the three change together (the client reads the new limit from the
     ensemble). Warm-up samples and preferred batch sizes above a lower limit are dropped.
     """
-    from encoder_triton.exporter.triton_config import parse
+    from encoder_triton.contract.model_config import parse
 
     tokenizer_name, encoder_name = contract.component_names(model)
     roles = {tokenizer_name: "tokenizer", encoder_name: "encoder"}

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from encoder_triton import contract
 from encoder_triton.contract import Task
-from encoder_triton.exporter.architectures import ExportSpec, architecture_for, raw_output
-from encoder_triton.exporter.errors import UnsupportedModelError
-from encoder_triton.exporter.heads import ClassificationHead, RerankHead, fold_classification, fold_rerank
-from encoder_triton.exporter.pooling import Pooling, fold_pooling
-from encoder_triton.exporter.sources import ModelSource
+from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, fold_classification, fold_rerank
+from encoder_triton.export.graph.pooling import Pooling, fold_pooling
+from encoder_triton.export.source.architectures import ExportSpec, architecture_for, raw_output
+from encoder_triton.export.source.resolve import ModelSource
 
 #: What sits on top of the encoder: pooling (embed), a classifier's or a reranker's activation.
 Head = Pooling | ClassificationHead | RerankHead

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from encoder_triton.exporter.errors import ExportError
+from encoder_triton.export.errors import ExportError
 from encoder_triton.runtime.providers import cache_root
 from encoder_triton.runtime.shape_buckets import Profile, length_buckets, optimization_profiles
 from encoder_triton.runtime.tensorrt_runner import TensorRTUnavailableError, import_tensorrt

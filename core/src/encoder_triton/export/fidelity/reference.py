@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from encoder_triton.exporter.fidelity import cosine_rows
-from encoder_triton.exporter.pooling import Pooling
+from encoder_triton.export.fidelity.gate import cosine_rows
+from encoder_triton.export.graph.pooling import Pooling
 
 #: Minimum cosine similarity to the reference, per text, for an fp32 export.
 FP32_MIN_COSINE = 0.9999

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_triton.exporter.errors import ModelSourceError
+from encoder_triton.export.errors import ModelSourceError
 
 #: Folder names too generic to name a model after (the packaged model lives in `.../model`).
 _GENERIC_DIRS = {"model", "models", "snapshot", "main", "onnx"}

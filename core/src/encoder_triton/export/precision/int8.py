@@ -84,8 +84,8 @@ from typing import Any
 
 import numpy as np
 
-from encoder_triton.exporter.fidelity import Thresholds, cosine_rows
-from encoder_triton.exporter.outliers import OutlierSplit, split_model
+from encoder_triton.export.fidelity.gate import Thresholds, cosine_rows
+from encoder_triton.export.precision.outliers import OutlierSplit, split_model
 from encoder_triton.runtime.tokenization import TokenBatch
 
 #: Ops the dynamic quantiser turns into integer kernels (MatMulInteger, QAttention, ...).

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from encoder_triton.contract import Engine, Precision
-from encoder_triton.exporter.execution import Backend, Device, EncoderExecution, EngineFormat, Optimize
-from encoder_triton.exporter.fidelity import Thresholds, thresholds_for
-from encoder_triton.exporter.quantize import Int8Options
+from encoder_triton.export.fidelity.gate import Thresholds, thresholds_for
+from encoder_triton.export.precision.execution import Backend, Device, EncoderExecution, EngineFormat, Optimize
+from encoder_triton.export.precision.int8 import Int8Options
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE
 from encoder_triton.runtime.shape_buckets import length_buckets
 from encoder_triton.runtime.tokenization import TokenBatch
@@ -123,7 +123,7 @@ def build_encoder(
     graph = fp32_onnx
 
     if options.resolved_optimize() is Optimize.FUSE:
-        from encoder_triton.exporter.optimize import optimize_onnx
+        from encoder_triton.export.precision.optimize import optimize_onnx
 
         for_gpu = device is Device.GPU
         optimized = optimize_onnx(graph, work_dir / "optimized.onnx", config, for_gpu=for_gpu)
@@ -140,7 +140,7 @@ def build_encoder(
     served_file = "model.onnx"
     engine = Engine.ONNXRUNTIME
     if options.format is EngineFormat.TENSORRT:
-        from encoder_triton.exporter.tensorrt_engine import PLAN_FILE, EngineSettings, build_engine
+        from encoder_triton.export.precision.tensorrt_plan import PLAN_FILE, EngineSettings, build_engine
 
         settings = EngineSettings(
             precision=options.precision.value,
@@ -157,7 +157,7 @@ def build_encoder(
             kept.append({"layers": "et_pool/* (pooling, normalisation)", "why": "fp16 overflow / epsilon"})
         graph, served_file, engine = artifact.path, PLAN_FILE, Engine.TENSORRT
     elif options.precision is Precision.INT8:
-        from encoder_triton.exporter.quantize import quantize_int8
+        from encoder_triton.export.precision.int8 import quantize_int8
 
         result = quantize_int8(
             graph,
@@ -171,7 +171,7 @@ def build_encoder(
         notes.extend(result.notes)
         graph = result.path
     elif options.precision is Precision.FP16:
-        from encoder_triton.exporter.fp16 import convert_fp16
+        from encoder_triton.export.precision.fp16 import convert_fp16
 
         converted = convert_fp16(graph, work_dir / "fp16.onnx")
         details["fp16"] = converted.to_dict()

@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from encoder_triton.contract import Engine, Precision
-from encoder_triton.exporter.execution import Device, EncoderExecution
-from encoder_triton.exporter.triton_config import DynamicBatching, InstanceGroup, ModelConfig, Tensor, Warmup
+from encoder_triton.contract.model_config import DynamicBatching, InstanceGroup, ModelConfig, Tensor, Warmup
+from encoder_triton.export.precision.execution import Device, EncoderExecution
 from encoder_triton.runtime.providers import intra_op_threads
 
 

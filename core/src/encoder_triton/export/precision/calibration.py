@@ -11,7 +11,7 @@ other languages, and paragraphs long enough to fill a 128- to 256-token window.
 Example:
     >>> len(CALIBRATION_TEXTS) >= 48
     True
-    >>> from encoder_triton.exporter.reference_texts import REFERENCE_TEXTS
+    >>> from encoder_triton.export.fidelity.texts import REFERENCE_TEXTS
     >>> set(CALIBRATION_TEXTS) & set(REFERENCE_TEXTS)
     set()
 """

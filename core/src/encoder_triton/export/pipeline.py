@@ -29,18 +29,9 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.contract import Task
-from encoder_triton.exporter.architectures import ExportSpec, architecture_for
-from encoder_triton.exporter.engines import EngineOptions, build_encoder, run_for_gate
-from encoder_triton.exporter.errors import FidelityError
-from encoder_triton.exporter.fidelity import GateReport, evaluate
-from encoder_triton.exporter.heads import ClassificationHead, RerankHead, classification_head
-from encoder_triton.exporter.onnx_export import Head, export_onnx, save_tokenizer
-from encoder_triton.exporter.pooling import Pooling, read_pooling
-from encoder_triton.exporter.reference_texts import REFERENCE_QUERIES, REFERENCE_TEXTS, reference_pairs
-from encoder_triton.exporter.repository import EncoderSpec, ServingOptions, WarmupSample, write_repository
-from encoder_triton.exporter.sources import ModelSource, resolve_model
-from encoder_triton.exporter.tasks import detect_task, num_labels
-from encoder_triton.exporter.validation import (
+from encoder_triton.export.errors import FidelityError
+from encoder_triton.export.fidelity.gate import GateReport, evaluate
+from encoder_triton.export.fidelity.reference import (
     FP32_MAX_ABS_ERROR,
     FP32_MIN_COSINE,
     FidelityReport,
@@ -49,6 +40,15 @@ from encoder_triton.exporter.validation import (
     reference_embeddings,
     reference_logits,
 )
+from encoder_triton.export.fidelity.texts import REFERENCE_QUERIES, REFERENCE_TEXTS, reference_pairs
+from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, classification_head
+from encoder_triton.export.graph.onnx_export import Head, export_onnx, save_tokenizer
+from encoder_triton.export.graph.pooling import Pooling, read_pooling
+from encoder_triton.export.precision.build import EngineOptions, build_encoder, run_for_gate
+from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, write_repository
+from encoder_triton.export.source.architectures import ExportSpec, architecture_for
+from encoder_triton.export.source.resolve import ModelSource, resolve_model
+from encoder_triton.export.source.tasks import detect_task, num_labels
 from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
@@ -328,7 +328,7 @@ def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, eng
 def _calibration_tokens(tokenizer: TextTokenizer, task: Task, engine: EngineOptions) -> TokenBatch:
     """The calibration texts as the served tokenizer step turns them into tokens; a reranker
     sees them as (query, document) pairs of neighbouring texts."""
-    from encoder_triton.exporter.calibration_texts import CALIBRATION_TEXTS
+    from encoder_triton.export.precision.calibration import CALIBRATION_TEXTS
 
     texts = list(engine.calibration_texts or CALIBRATION_TEXTS)
     if task is Task.RERANK:

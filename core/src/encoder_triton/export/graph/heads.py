@@ -24,7 +24,7 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.contract import Activation
-from encoder_triton.exporter.tasks import num_labels
+from encoder_triton.export.source.tasks import num_labels
 
 MULTI_LABEL = "multi_label_classification"
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from encoder_triton.contract import Task
-from encoder_triton.exporter.errors import UnsupportedModelError
-from encoder_triton.exporter.sources import ModelSource
+from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.export.source.resolve import ModelSource
 
 _SEQUENCE_CLASSIFIER = "ForSequenceClassification"
 _RERANKER_NAME = re.compile(r"cross_?encoder|re_?rank", re.IGNORECASE)  # on `default_name` (a-z0-9_)

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from encoder_triton.contract import Batching, Precision, Task  # standard library only: keeps the CLI fast
-from encoder_triton.exporter.execution import Backend, Device, EngineFormat, Optimize  # light, too
+from encoder_triton.export.precision.execution import Backend, Device, EngineFormat, Optimize  # light, too
 
 app = typer.Typer(
     help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
@@ -37,7 +37,7 @@ ProtocolOption = Annotated[str, typer.Option(help="grpc or http.")]
 
 
 class Int8Calibration(str, enum.Enum):
-    """How int8 activations get their ranges (see exporter/quantize.py)."""
+    """How int8 activations get their ranges (see export/precision/int8.py)."""
 
     DYNAMIC = "dynamic"
     STATIC = "static"
@@ -86,7 +86,7 @@ def export(
     truncate: Annotated[
         bool, typer.Option(help="Truncate texts over --max-length tokens (--no-truncate: reject them).")
     ] = True,
-    # -- precision and engines: see exporter/engines.py --
+    # -- precision and engines: see export/precision/build.py --
     precision: Annotated[
         Precision, typer.Option(help="Served precision: fp32, int8 (CPU) or fp16 (GPU); gated against PyTorch.")
     ] = Precision.FP32,
@@ -142,12 +142,12 @@ def export(
     """
     from rich.console import Console
 
-    from encoder_triton.exporter.calibration_texts import load_calibration_texts
-    from encoder_triton.exporter.engines import EngineOptions
-    from encoder_triton.exporter.errors import ExportError
-    from encoder_triton.exporter.export import export_model
-    from encoder_triton.exporter.quantize import Int8Options
-    from encoder_triton.exporter.repository import ServingOptions
+    from encoder_triton.export.errors import ExportError
+    from encoder_triton.export.pipeline import export_model
+    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.calibration import load_calibration_texts
+    from encoder_triton.export.precision.int8 import Int8Options
+    from encoder_triton.export.repository.writer import ServingOptions
     from encoder_triton.runtime.providers import parse_preference
 
     console = Console(stderr=True)
@@ -252,7 +252,7 @@ def serve(
 
     Example: encoder-triton serve --repo model_repository --grpc-port 8001
     """
-    from encoder_triton.exporter.repository import list_ensembles
+    from encoder_triton.export.repository.writer import list_ensembles
     from encoder_triton.server.embedded import EmbeddedTriton, EmbeddedTritonError
 
     server = EmbeddedTriton(

@@ -27,9 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from encoder_triton import contract
-from encoder_triton.exporter.execution import Backend, Device, EncoderExecution
-from encoder_triton.exporter.native_backend import native_encoder_config
-from encoder_triton.exporter.triton_config import (
+from encoder_triton.contract.model_config import (
     DynamicBatching,
     EnsembleStep,
     InstanceGroup,
@@ -40,6 +38,8 @@ from encoder_triton.exporter.triton_config import (
     parse,
     render,
 )
+from encoder_triton.export.precision.execution import Backend, Device, EncoderExecution
+from encoder_triton.export.repository.native import native_encoder_config
 
 #: Warmup batch sizes: one request alone, and a small batch (exercises padding and batching).
 _WARMUP_BATCHES = (1, 8)

@@ -1,0 +1,1 @@
+"""The Triton model repository: serving options, configs, the writer and the reader."""

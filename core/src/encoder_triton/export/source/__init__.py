@@ -1,0 +1,1 @@
+"""Where a model comes from and what it is: hub id or folder, task, architecture."""
