@@ -12,7 +12,7 @@ from encoder_triton.contract.model_config import parse
 from encoder_triton.export.errors import FidelityError
 from encoder_triton.export.fidelity.gate import Thresholds
 from encoder_triton.export.pipeline import export_model
-from encoder_triton.export.precision.build import EngineOptions
+from encoder_triton.export.precision.build import BuildOptions
 from encoder_triton.export.precision.execution import Backend
 
 pytestmark = pytest.mark.slow
@@ -27,14 +27,14 @@ def _report(repo: Path, name: str) -> dict:
 
 def test_below_the_bounds_the_export_fails_with_the_numbers_unless_accepted(minilm_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(FidelityError) as caught:
-        export_model(str(minilm_dir), repo=tmp_path, name="strict", engine=EngineOptions(thresholds=IMPOSSIBLE))
+        export_model(str(minilm_dir), repo=tmp_path, name="strict", build=BuildOptions(thresholds=IMPOSSIBLE))
     message = str(caught.value)
     assert "misses its fidelity bounds" in message and "--accept-degraded" in message
     assert "min_cosine 1 < 1.000000001 (fp32); worst texts: " in message
     assert not (tmp_path / "strict").exists()
 
-    accepted = EngineOptions(thresholds=IMPOSSIBLE, accept_degraded=True, backend=Backend.NATIVE)
-    result = export_model(str(minilm_dir), repo=tmp_path, name="lenient", engine=accepted)
+    accepted = BuildOptions(thresholds=IMPOSSIBLE, accept_degraded=True, backend=Backend.NATIVE)
+    result = export_model(str(minilm_dir), repo=tmp_path, name="lenient", build=accepted)
     assert result.gate is not None and result.gate.accepted_degraded and not result.gate.passed
     report = _report(tmp_path, "lenient")
     assert report["fidelity"]["accepted_degraded"] and not report["fidelity"]["passed"]
@@ -50,7 +50,7 @@ def test_below_the_bounds_the_export_fails_with_the_numbers_unless_accepted(mini
 
 
 def test_fp16_is_gated_here_on_the_cpu_provider(minilm_dir: Path, tmp_path: Path) -> None:
-    result = export_model(str(minilm_dir), repo=tmp_path, name="half", engine=EngineOptions(precision=Precision.FP16))
+    result = export_model(str(minilm_dir), repo=tmp_path, name="half", build=BuildOptions(precision=Precision.FP16))
     report = _report(tmp_path, "half")
     assert report["precision"] == "fp16" and report["device"] == "gpu"
     # No GPU here: ONNX Runtime's CPU provider runs the fp16 graph for the gate.

@@ -21,13 +21,13 @@ VARIANTS = ("minilm_fp32", "minilm_opt", "minilm_int8")
 def precision_repo(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
     from encoder_triton.contract import Precision
     from encoder_triton.export.pipeline import export_model
-    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.build import BuildOptions
     from encoder_triton.export.precision.execution import Optimize
 
     repo = tmp_path_factory.mktemp("precision_repo")
     export_model(str(minilm_dir), repo=repo, name="minilm_fp32")
-    export_model(str(minilm_dir), repo=repo, name="minilm_opt", engine=EngineOptions(optimize=Optimize.FUSE))
-    export_model(str(minilm_dir), repo=repo, name="minilm_int8", engine=EngineOptions(precision=Precision.INT8))
+    export_model(str(minilm_dir), repo=repo, name="minilm_opt", build=BuildOptions(optimize=Optimize.FUSE))
+    export_model(str(minilm_dir), repo=repo, name="minilm_int8", build=BuildOptions(precision=Precision.INT8))
     return repo
 
 

@@ -92,11 +92,11 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
     )
     assert result.exit_code == 1
     assert "mean_cosine 0.9 < 0.99" in result.output
-    engine = seen["engine"]
-    assert (engine.precision.value, engine.optimize.value, engine.backend.value) == ("int8", "none", "native")
-    assert engine.int8.mode == "static" and engine.int8.headroom == 0.8 and engine.accept_degraded
-    assert not engine.int8.search and not engine.int8.outlier_split
-    assert engine.calibration_texts == tuple(f"text {i}" for i in range(8))
+    build = seen["build"]
+    assert (build.precision.value, build.optimize.value, build.backend.value) == ("int8", "none", "native")
+    assert build.int8.mode == "static" and build.int8.headroom == 0.8 and build.accept_degraded
+    assert not build.int8.search and not build.int8.outlier_split
+    assert build.calibration_texts == tuple(f"text {i}" for i in range(8))
 
 
 def test_cli_rejects_tensorrt_with_fusions_before_exporting() -> None:

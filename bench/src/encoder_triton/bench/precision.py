@@ -79,21 +79,21 @@ def export_variants(model_dir: Path, repo: Path, *, reuse: bool = False) -> dict
     """
     from encoder_triton.contract import Precision
     from encoder_triton.export.pipeline import export_model
-    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.build import BuildOptions
     from encoder_triton.export.precision.execution import Optimize
     from encoder_triton.export.precision.int8 import Int8Options
 
     variants = {
-        "onnx_fp32": EngineOptions(),
-        "onnx_fp32_optimized": EngineOptions(optimize=Optimize.FUSE),
-        "onnx_int8": EngineOptions(precision=Precision.INT8),
+        "onnx_fp32": BuildOptions(),
+        "onnx_fp32_optimized": BuildOptions(optimize=Optimize.FUSE),
+        "onnx_int8": BuildOptions(precision=Precision.INT8),
         # Quantising everything may miss the gate on some models; measure it anyway.
-        "onnx_int8_all": EngineOptions(precision=Precision.INT8, int8=Int8Options(search=False), accept_degraded=True),
+        "onnx_int8_all": BuildOptions(precision=Precision.INT8, int8=Int8Options(search=False), accept_degraded=True),
     }
     reports = {}
-    for name, engine in variants.items():
+    for name, build in variants.items():
         if not (reuse and (repo / f"{name}_encoder" / "1" / "export_report.json").exists()):
-            export_model(str(model_dir), repo=repo, name=name, engine=engine)
+            export_model(str(model_dir), repo=repo, name=name, build=build)
         reports[name] = json.loads((repo / f"{name}_encoder" / "1" / "export_report.json").read_text())
     return reports
 

@@ -81,8 +81,8 @@ class Precision(str, enum.Enum):
     INT8 = "int8"
 
 
-class Engine(str, enum.Enum):
-    """What executes the encoder graph inside the python backend (`Param.ENGINE`)."""
+class Runner(str, enum.Enum):
+    """What runs the encoder graph inside the python backend (`Param.RUNNER`)."""
 
     ONNXRUNTIME = "onnxruntime"  # model.onnx through an ONNX Runtime session
     TENSORRT = "tensorrt"  # model.plan through the TensorRT runtime
@@ -127,7 +127,7 @@ class Param:
     INTRA_OP_SPINNING = "intra_op_spinning"  # "true" lets ORT's threads busy-wait
     # precision and engines (issue 10)
     PRECISION = "encoder_triton.precision"  # ensemble and encoder: a `Precision` value
-    ENGINE = "engine"  # encoder: an `Engine` value (python backend)
+    RUNNER = "runner"  # encoder: a `Runner` value (python backend)
     EXECUTION_PROVIDERS = "execution_providers"  # encoder: ORT providers for GPU instances, "tensorrt,cuda"
     CUDA_ATTENTION_KERNELS = "cuda_attention_kernels"  # encoder: CUDA EP `sdpa_kernel` mask; "auto": ORT picks
     LENGTH_BUCKETS = "length_buckets"  # tokenizer: pad each batch up to one of these lengths, "16,32,64"

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from encoder_triton.contract import Batching, Precision, Task  # standard library only: keeps the CLI fast
-from encoder_triton.export.precision.execution import Backend, Device, EngineFormat, Optimize  # light, too
+from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize  # light, too
 
 app = typer.Typer(
     help="Serve Hugging Face encoders (embedders, rerankers, classifiers) on NVIDIA Triton.",
@@ -90,9 +90,9 @@ def export(
     precision: Annotated[
         Precision, typer.Option(help="Served precision: fp32, int8 (CPU) or fp16 (GPU); gated against PyTorch.")
     ] = Precision.FP32,
-    engine_format: Annotated[
-        EngineFormat, typer.Option("--format", help="onnx, or a tensorrt engine (needs a GPU and TensorRT 10).")
-    ] = EngineFormat.ONNX,
+    artifact_format: Annotated[
+        ArtifactFormat, typer.Option("--format", help="onnx, or a tensorrt engine (needs a GPU and TensorRT 10).")
+    ] = ArtifactFormat.ONNX,
     optimize: Annotated[
         Optimize, typer.Option(help="ONNX Runtime transformer fusions offline; auto: for int8 and fp16.")
     ] = Optimize.AUTO,
@@ -126,7 +126,7 @@ def export(
         bool,
         typer.Option(help="int8 dynamic: compute outlier activation channels apart (split in fp32 or scaled)."),
     ] = True,
-    engine_cache: Annotated[
+    plan_cache: Annotated[
         Path | None, typer.Option(help="TensorRT engine cache (default: $ENCODER_TRITON_CACHE/tensorrt).")
     ] = None,
 ) -> None:
@@ -144,7 +144,7 @@ def export(
 
     from encoder_triton.export.errors import ExportError
     from encoder_triton.export.pipeline import export_model
-    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.build import BuildOptions
     from encoder_triton.export.precision.calibration import load_calibration_texts
     from encoder_triton.export.precision.int8 import Int8Options
     from encoder_triton.export.repository.writer import ServingOptions
@@ -176,9 +176,9 @@ def export(
             max_chars=max_chars,
             truncate=truncate,
         )
-        engine = EngineOptions(
+        build = BuildOptions(
             precision=precision,
-            format=engine_format,
+            format=artifact_format,
             optimize=optimize,
             backend=backend,
             device=device,
@@ -188,7 +188,7 @@ def export(
                 mode=int8_calibration.value, headroom=int8_headroom, search=int8_search, outlier_split=int8_outliers
             ),
             calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
-            tensorrt_cache_dir=engine_cache,
+            tensorrt_cache_dir=plan_cache,
         )
         result = export_model(
             model,
@@ -198,7 +198,7 @@ def export(
             max_length=max_length,
             options=options,
             progress=progress,
-            engine=engine,
+            build=build,
         )
     except (ExportError, ValueError) as exc:
         raise _fail(str(exc)) from exc

@@ -3,7 +3,7 @@ precision, gate it, write.
 
 The fp32 ONNX export is validated against PyTorch first (an export bug is not a precision
 loss); then `engines.build_encoder` turns it into what Triton serves (optimised, int8, fp16 or
-a TensorRT engine) and `fidelity.evaluate` gates that artefact against the same PyTorch outputs
+a TensorRT build) and `fidelity.evaluate` gates that artefact against the same PyTorch outputs
 with the task's metrics and the precision's bounds.
 
 Example:
@@ -44,7 +44,7 @@ from encoder_triton.export.fidelity.texts import REFERENCE_QUERIES, REFERENCE_TE
 from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, classification_head
 from encoder_triton.export.graph.onnx_export import Head, export_onnx, save_tokenizer
 from encoder_triton.export.graph.pooling import Pooling, read_pooling
-from encoder_triton.export.precision.build import EngineOptions, build_encoder, run_for_gate
+from encoder_triton.export.precision.build import BuildOptions, build_encoder, run_for_gate
 from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, write_repository
 from encoder_triton.export.source.architectures import ExportSpec, architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
@@ -75,7 +75,7 @@ class ExportResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     task: Task = Task.EMBED
-    #: The served artefact (its precision and engine) against PyTorch: what the gate decided on.
+    #: The served artefact (its precision and runner) against PyTorch: what the gate decided on.
     gate: GateReport | None = None
 
 
@@ -90,7 +90,7 @@ def export_model(
     min_cosine: float = FP32_MIN_COSINE,
     max_abs_error: float = FP32_MAX_ABS_ERROR,
     progress: Progress = _silent,
-    engine: EngineOptions | None = None,
+    build: BuildOptions | None = None,
 ) -> ExportResult:
     """Export MODEL (hub id or folder) into `repo` as an ensemble answering its task.
 
@@ -99,12 +99,12 @@ def export_model(
     reference (embeddings below `min_cosine`, probabilities or scores off by more than
     `max_abs_error`); nothing is written to `repo` then.
 
-    `engine` picks the served precision, format, optimisation and backend (default: fp32 ONNX
+    `build` picks the served precision, format, optimisation and backend (default: fp32 ONNX
     on the python backend); the served artefact must then meet its precision's fidelity bounds
-    (see `fidelity`), or the export fails the same way unless `engine.accept_degraded`.
+    (see `fidelity`), or the export fails the same way unless `build.accept_degraded`.
     """
     options = options or ServingOptions()
-    engine = engine or EngineOptions()
+    build = build or BuildOptions()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     notes: list[str] = []
@@ -158,26 +158,26 @@ def export_model(
             raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
         fp32_size = _size(encoder_dir)
 
-        with step("engine", f"Building the {engine.describe()} encoder"):
+        with step("build", f"Building the {build.describe()} encoder"):
             built = build_encoder(
                 onnx_artifact.path,
                 config=source.config,
-                options=engine,
-                calibration=_calibration_tokens(tokenizer, choice.task, engine),
+                options=build,
+                calibration=_calibration_tokens(tokenizer, choice.task, build),
                 max_length=max_length,
                 max_batch_size=options.max_batch_size,
                 max_batch_tokens=options.max_batch_tokens,
                 work_dir=staging / "work",
             )
         notes.extend(built.notes)
-        with step("gate", f"Fidelity gate ({engine.precision.value}) on {checked}"):
-            gate = _gate(built, _candidate_tokens(tokenizer, choice.task), reference, choice.task, engine)
+        with step("gate", f"Fidelity gate ({build.precision.value}) on {checked}"):
+            gate = _gate(built, _candidate_tokens(tokenizer, choice.task), reference, choice.task, build)
         if gate.skipped:
             notes.append(f"fidelity gate skipped: {gate.skipped}")
         elif not gate.passed:
-            if not engine.accept_degraded:
+            if not build.accept_degraded:
                 raise FidelityError(
-                    f"the {engine.describe()} encoder of {model!r} misses its fidelity bounds "
+                    f"the {build.describe()} encoder of {model!r} misses its fidelity bounds "
                     "(--accept-degraded exports it anyway, recorded in export_report.json):",
                     gate.failures,
                 )
@@ -202,8 +202,8 @@ def export_model(
             "task": spec.task.value,
             "task_reason": choice.reason,
             "architecture": architecture.model_type,
-            "precision": engine.precision.value,
-            "format": engine.format.value,
+            "precision": build.precision.value,
+            "format": build.format.value,
             "backend": built.execution.backend.value,
             "device": built.execution.device.value,
             "encoder_file": built.execution.file,
@@ -301,36 +301,36 @@ def _validate(
     return compare_scores(reference.values, candidate[reference.output], reference.rows, max_abs_error=max_abs_error)
 
 
-def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, engine: EngineOptions) -> GateReport:
+def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, build: BuildOptions) -> GateReport:
     """The served artefact on the same rows, through the runtime, against PyTorch."""
     run = run_for_gate(built, tokens)
     if run.outputs is None:
         return GateReport(
             task=task.value,
-            precision=engine.precision.value,
+            precision=build.precision.value,
             texts=len(reference.rows),
             metrics={},
-            thresholds=engine.gate_thresholds().to_dict(),
+            thresholds=build.gate_thresholds().to_dict(),
             runner=run.runner,
             skipped=run.skipped,
         )
     return evaluate(
         task.value,
-        engine.precision.value,
+        build.precision.value,
         reference.values,
         run.outputs[reference.output],
         reference.rows,
-        thresholds=engine.thresholds,
+        thresholds=build.thresholds,
         runner=run.runner,
     )
 
 
-def _calibration_tokens(tokenizer: TextTokenizer, task: Task, engine: EngineOptions) -> TokenBatch:
+def _calibration_tokens(tokenizer: TextTokenizer, task: Task, build: BuildOptions) -> TokenBatch:
     """The calibration texts as the served tokenizer step turns them into tokens; a reranker
     sees them as (query, document) pairs of neighbouring texts."""
     from encoder_triton.export.precision.calibration import CALIBRATION_TEXTS
 
-    texts = list(engine.calibration_texts or CALIBRATION_TEXTS)
+    texts = list(build.calibration_texts or CALIBRATION_TEXTS)
     if task is Task.RERANK:
         return tokenizer.encode_pairs(texts[0::2][: len(texts) // 2], texts[1::2][: len(texts) // 2])
     return tokenizer.encode(texts)

@@ -166,8 +166,8 @@ def load_encoder(model: ModelArgs) -> Any:
     path = model.version_dir / model.parameter(contract.Param.ENCODER_FILE, "model.onnx")
     max_batch_tokens = int(model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS)))
     batching = contract.Batching(model.parameter(contract.Param.BATCHING, contract.Batching.TOKEN_BUDGET.value))
-    engine = contract.Engine(model.parameter(contract.Param.ENGINE, contract.Engine.ONNXRUNTIME.value))
-    if engine is contract.Engine.TENSORRT:
+    runner = contract.Runner(model.parameter(contract.Param.RUNNER, contract.Runner.ONNXRUNTIME.value))
+    if runner is contract.Runner.TENSORRT:
         from encoder_triton.runtime.tensorrt_runner import TensorRTEncoder
 
         return TensorRTEncoder(path, device_id=model.device_id, max_batch_tokens=max_batch_tokens, batching=batching)

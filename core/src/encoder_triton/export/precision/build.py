@@ -12,7 +12,7 @@ how it runs (`EncoderExecution`); `run_for_gate` runs that artefact the way the 
 for the fidelity gate, on whatever this machine can run it with.
 
 Example:
-    >>> options = EngineOptions(precision=Precision.INT8)
+    >>> options = BuildOptions(precision=Precision.INT8)
     >>> options.resolved_optimize(), options.resolved_device()
     (<Optimize.FUSE: 'fuse'>, <Device.CPU: 'cpu'>)
     >>> built = build_encoder(Path("encoder/model.onnx"), ..., options=options)  # doctest: +SKIP
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from encoder_triton.contract import Engine, Precision
+from encoder_triton.contract import Precision, Runner
 from encoder_triton.export.fidelity.gate import Thresholds, thresholds_for
-from encoder_triton.export.precision.execution import Backend, Device, EncoderExecution, EngineFormat, Optimize
+from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, EncoderExecution, Optimize
 from encoder_triton.export.precision.int8 import Int8Options
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE
 from encoder_triton.runtime.shape_buckets import length_buckets
@@ -37,9 +37,9 @@ from encoder_triton.runtime.tokenization import TokenBatch
 
 
 @dataclass(frozen=True)
-class EngineOptions:
+class BuildOptions:
     precision: Precision = Precision.FP32
-    format: EngineFormat = EngineFormat.ONNX
+    format: ArtifactFormat = ArtifactFormat.ONNX
     optimize: Optimize = Optimize.AUTO
     backend: Backend = Backend.PYTHON
     device: Device | None = None  # None: GPU for fp16 and TensorRT, CPU otherwise
@@ -53,7 +53,7 @@ class EngineOptions:
     tensorrt_cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.format is EngineFormat.TENSORRT:
+        if self.format is ArtifactFormat.TENSORRT:
             if self.optimize is Optimize.FUSE:
                 raise ValueError(
                     "--optimize fuse adds ONNX Runtime contrib ops that TensorRT cannot parse; "
@@ -67,14 +67,14 @@ class EngineOptions:
     def resolved_optimize(self) -> Optimize:
         if self.optimize is not Optimize.AUTO:
             return self.optimize
-        if self.format is EngineFormat.ONNX and self.precision in (Precision.INT8, Precision.FP16):
+        if self.format is ArtifactFormat.ONNX and self.precision in (Precision.INT8, Precision.FP16):
             return Optimize.FUSE
         return Optimize.NONE
 
     def resolved_device(self) -> Device:
         if self.device is not None:
             return self.device
-        if self.format is EngineFormat.TENSORRT or self.precision is Precision.FP16:
+        if self.format is ArtifactFormat.TENSORRT or self.precision is Precision.FP16:
             return Device.GPU
         return Device.CPU
 
@@ -103,7 +103,7 @@ def build_encoder(
     fp32_onnx: Path,
     *,
     config: dict[str, Any],
-    options: EngineOptions,
+    options: BuildOptions,
     calibration: TokenBatch,
     max_length: int,
     max_batch_size: int,
@@ -138,24 +138,24 @@ def build_encoder(
         details["optimize"] = {"level": "none"}
 
     served_file = "model.onnx"
-    engine = Engine.ONNXRUNTIME
-    if options.format is EngineFormat.TENSORRT:
-        from encoder_triton.export.precision.tensorrt_plan import PLAN_FILE, EngineSettings, build_engine
+    runner = Runner.ONNXRUNTIME
+    if options.format is ArtifactFormat.TENSORRT:
+        from encoder_triton.export.precision.tensorrt_plan import PLAN_FILE, PlanSettings, build_plan
 
-        settings = EngineSettings(
+        settings = PlanSettings(
             precision=options.precision.value,
             max_batch_size=max_batch_size,
             max_length=max_length,
             max_batch_tokens=max_batch_tokens,
         )
         feeds = _feeds(calibration) if options.precision is Precision.INT8 else []
-        artifact = build_engine(
+        artifact = build_plan(
             graph, work_dir / PLAN_FILE, settings, calibration=feeds, cache_dir=options.tensorrt_cache_dir
         )
         details["tensorrt"] = artifact.to_dict()
         if options.precision is not Precision.FP32:
             kept.append({"layers": "et_pool/* (pooling, normalisation)", "why": "fp16 overflow / epsilon"})
-        graph, served_file, engine = artifact.path, PLAN_FILE, Engine.TENSORRT
+        graph, served_file, runner = artifact.path, PLAN_FILE, Runner.TENSORRT
     elif options.precision is Precision.INT8:
         from encoder_triton.export.precision.int8 import quantize_int8
 
@@ -189,7 +189,7 @@ def build_encoder(
             shutil.move(str(data), target.parent / data.name)
     execution = EncoderExecution(
         file=served_file,
-        engine=engine,
+        runner=runner,
         precision=options.precision,
         backend=options.backend,
         device=device,
@@ -219,7 +219,7 @@ def run_for_gate(built: BuiltEncoder, batch: TokenBatch) -> GateRun:
     the artefact, the result says why instead of failing the export.
     """
     execution = built.execution
-    if execution.engine is Engine.TENSORRT:
+    if execution.runner is Runner.TENSORRT:
         from encoder_triton.runtime.tensorrt_runner import TensorRTEncoder
 
         trt_encoder = TensorRTEncoder(built.path)

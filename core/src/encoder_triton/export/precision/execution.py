@@ -1,4 +1,4 @@
-"""How the served encoder step runs: its file, engine, precision, Triton backend and device.
+"""How the served encoder step runs: its file, runner, precision, Triton backend and device.
 
 The repository writer renders this into the encoder's config.pbtxt:
 
@@ -12,7 +12,7 @@ The repository writer renders this into the encoder's config.pbtxt:
 Example:
     >>> EncoderExecution(precision=Precision.FP16, device=Device.GPU).instance_kind
     'KIND_GPU'
-    >>> EncoderExecution(engine=Engine.TENSORRT)
+    >>> EncoderExecution(runner=Runner.TENSORRT)
     Traceback (most recent call last):
     ...
     ValueError: a TensorRT engine runs on a GPU: use --device gpu
@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from encoder_triton.contract import Engine, Precision
+from encoder_triton.contract import Precision, Runner
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE, GPU_PROVIDERS
 
 
@@ -41,7 +41,7 @@ class Device(str, enum.Enum):
     GPU = "gpu"
 
 
-class EngineFormat(str, enum.Enum):
+class ArtifactFormat(str, enum.Enum):
     """What the export produces: an ONNX graph, or a TensorRT engine built from it."""
 
     ONNX = "onnx"
@@ -60,7 +60,7 @@ class Optimize(str, enum.Enum):
 @dataclass(frozen=True)
 class EncoderExecution:
     file: str = "model.onnx"
-    engine: Engine = Engine.ONNXRUNTIME
+    runner: Runner = Runner.ONNXRUNTIME
     precision: Precision = Precision.FP32
     backend: Backend = Backend.PYTHON
     device: Device = Device.CPU
@@ -70,7 +70,7 @@ class EncoderExecution:
     length_buckets: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.engine is Engine.TENSORRT and self.device is not Device.GPU:
+        if self.runner is Runner.TENSORRT and self.device is not Device.GPU:
             raise ValueError("a TensorRT engine runs on a GPU: use --device gpu")
         unknown = [p for p in self.gpu_providers if p not in GPU_PROVIDERS]
         if unknown or not self.gpu_providers:

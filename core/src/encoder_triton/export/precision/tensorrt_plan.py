@@ -15,10 +15,10 @@ settings must rebuild it.
 export ONNX. None of our machines has TensorRT; the build is exercised by `gpu` tests only.
 
 Example:
-    >>> settings = EngineSettings(precision="fp16", max_batch_size=64, max_length=256)
+    >>> settings = PlanSettings(precision="fp16", max_batch_size=64, max_length=256)
     >>> len(settings.profiles())
     5
-    >>> key = engine_cache_key(b"onnx bytes", settings, tensorrt_version="10.3.0", device="H100")
+    >>> key = plan_cache_key(b"onnx bytes", settings, tensorrt_version="10.3.0", device="H100")
     >>> len(key)
     64
 """
@@ -52,7 +52,7 @@ class TensorRTBuildError(ExportError):
 
 
 @dataclass(frozen=True)
-class EngineSettings:
+class PlanSettings:
     """Everything that changes the engine, and so its cache key."""
 
     precision: str = "fp16"  # fp32, fp16 or int8 (int8 also allows fp16 kernels)
@@ -86,7 +86,7 @@ class EngineSettings:
         }
 
 
-def engine_cache_key(onnx_bytes: bytes, settings: EngineSettings, *, tensorrt_version: str, device: str) -> str:
+def plan_cache_key(onnx_bytes: bytes, settings: PlanSettings, *, tensorrt_version: str, device: str) -> str:
     """sha256 over the graph, the settings, the TensorRT version and the GPU model."""
     digest = hashlib.sha256()
     digest.update(hashlib.sha256(onnx_bytes).digest())
@@ -96,13 +96,13 @@ def engine_cache_key(onnx_bytes: bytes, settings: EngineSettings, *, tensorrt_ve
 
 
 @dataclass(frozen=True)
-class EngineArtifact:
+class PlanArtifact:
     path: Path
     cache_key: str
     cache_hit: bool
     tensorrt_version: str
     device: str
-    settings: EngineSettings
+    settings: PlanSettings
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,20 +119,20 @@ class EngineArtifact:
 def cached_build(
     onnx_path: Path,
     out_path: Path,
-    settings: EngineSettings,
+    settings: PlanSettings,
     *,
     tensorrt_version: str,
     device: str,
     build: Any,
     cache_dir: Path | None = None,
-) -> EngineArtifact:
+) -> PlanArtifact:
     """Copy the cached engine for this (graph, settings, version, device) to `out_path`, or
     call `build(onnx_path) -> bytes`, cache the result atomically and copy it.
 
     Separated from TensorRT so the cache logic is tested without it.
     """
     cache_dir = cache_dir or cache_root() / "tensorrt"
-    key = engine_cache_key(onnx_bytes(onnx_path), settings, tensorrt_version=tensorrt_version, device=device)
+    key = plan_cache_key(onnx_bytes(onnx_path), settings, tensorrt_version=tensorrt_version, device=device)
     cached = cache_dir / f"{key}.plan"
     hit = cached.is_file()
     if not hit:
@@ -144,7 +144,7 @@ def cached_build(
         os.replace(handle.name, cached)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cached, out_path)
-    return EngineArtifact(
+    return PlanArtifact(
         path=out_path,
         cache_key=key,
         cache_hit=hit,
@@ -161,14 +161,14 @@ def onnx_bytes(onnx_path: Path) -> bytes:
     return data + external.read_bytes() if external.exists() else data
 
 
-def build_engine(
+def build_plan(
     onnx_path: Path,
     out_path: Path,
-    settings: EngineSettings,
+    settings: PlanSettings,
     *,
     calibration: Sequence[dict[str, Any]] = (),
     cache_dir: Path | None = None,
-) -> EngineArtifact:
+) -> PlanArtifact:
     """Build (or fetch from the cache) an engine for `onnx_path` into `out_path`.
 
     `calibration`: token feeds (input name -> int64 array) of real texts, needed for INT8.
@@ -202,7 +202,7 @@ def build_engine(
 
 
 def _build_serialized(
-    trt: Any, onnx_path: Path, settings: EngineSettings, calibration: Sequence[dict[str, Any]]
+    trt: Any, onnx_path: Path, settings: PlanSettings, calibration: Sequence[dict[str, Any]]
 ) -> bytes:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from encoder_triton.contract import Engine, Precision
+from encoder_triton.contract import Precision, Runner
 from encoder_triton.contract.model_config import DynamicBatching, InstanceGroup, ModelConfig, Tensor, Warmup
 from encoder_triton.export.precision.execution import Device, EncoderExecution
 from encoder_triton.runtime.providers import intra_op_threads
@@ -40,12 +40,12 @@ def native_encoder_config(
     warmups: tuple[Warmup, ...] = (),
     rate_limiter_resources: tuple[tuple[str, int], ...] = (),
 ) -> ModelConfig:
-    """The encoder's config for Triton's native backend matching `execution.engine`."""
+    """The encoder's config for Triton's native backend matching `execution.runner`."""
     plain_inputs = tuple(Tensor(t.name, t.dtype, t.dims) for t in inputs)  # native: no ragged batches
     group = (
         InstanceGroup(count=instances, kind=execution.instance_kind, rate_limiter_resources=rate_limiter_resources),
     )
-    if execution.engine is Engine.TENSORRT:
+    if execution.runner is Runner.TENSORRT:
         return ModelConfig(
             name=name,
             platform="tensorrt_plan",

@@ -136,7 +136,7 @@ class EncoderSpec:
     labels: tuple[str, ...] = ()  # classify: label names in LOGITS column order
     activation: contract.Activation | None = None  # classify
     normalized: bool = False  # embed: unit-length EMBEDDING rows
-    #: File, engine, precision, backend and device of the encoder step (issue 10).
+    #: File, runner, precision, backend and device of the encoder step (issue 10).
     execution: EncoderExecution = EncoderExecution()
 
     def __post_init__(self) -> None:
@@ -279,7 +279,7 @@ def repository_configs(
     return [ensemble, tokenizer, encoder]
 
 
-# Precision and engine parameters are written only when they differ from the defaults the
+# Precision and runner parameters are written only when they differ from the defaults the
 # runtime assumes (fp32, ONNX Runtime, CPU), so default exports keep their configs unchanged.
 
 
@@ -299,9 +299,9 @@ def _encoder_execution_parameters(execution: EncoderExecution) -> dict[str, str]
     params = {}
     if execution.precision is not contract.Precision.FP32:
         params[contract.Param.PRECISION] = execution.precision.value
-    if execution.engine is not contract.Engine.ONNXRUNTIME:
-        params[contract.Param.ENGINE] = execution.engine.value
-    if execution.device is Device.GPU and execution.engine is contract.Engine.ONNXRUNTIME:
+    if execution.runner is not contract.Runner.ONNXRUNTIME:
+        params[contract.Param.RUNNER] = execution.runner.value
+    if execution.device is Device.GPU and execution.runner is contract.Runner.ONNXRUNTIME:
         params[contract.Param.EXECUTION_PROVIDERS] = ",".join(execution.gpu_providers)
     return params
 

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 
 from encoder_triton.export.precision.tensorrt_plan import (
-    EngineSettings,
+    PlanSettings,
     TensorRTBuildError,
-    build_engine,
+    build_plan,
     cached_build,
-    engine_cache_key,
+    plan_cache_key,
     uniform_feeds,
 )
 from encoder_triton.runtime.tensorrt_runner import TensorRTUnavailableError, import_tensorrt
 
-SETTINGS = EngineSettings(precision="fp16", max_batch_size=64, max_length=256)
+SETTINGS = PlanSettings(precision="fp16", max_batch_size=64, max_length=256)
 
 
-def _key(data: bytes = b"graph", settings: EngineSettings = SETTINGS, version: str = "10.3", device: str = "L4") -> str:
-    return engine_cache_key(data, settings, tensorrt_version=version, device=device)
+def _key(data: bytes = b"graph", settings: PlanSettings = SETTINGS, version: str = "10.3", device: str = "L4") -> str:
+    return plan_cache_key(data, settings, tensorrt_version=version, device=device)
 
 
 def test_the_key_changes_with_graph_settings_version_and_gpu() -> None:
@@ -29,9 +29,9 @@ def test_the_key_changes_with_graph_settings_version_and_gpu() -> None:
     assert base == _key()
     others = {
         _key(data=b"graph2"),
-        _key(settings=EngineSettings(precision="int8", max_batch_size=64, max_length=256)),
-        _key(settings=EngineSettings(precision="fp16", max_batch_size=32, max_length=256)),
-        _key(settings=EngineSettings(precision="fp16", max_batch_size=64, max_length=256, buckets=(64, 256))),
+        _key(settings=PlanSettings(precision="int8", max_batch_size=64, max_length=256)),
+        _key(settings=PlanSettings(precision="fp16", max_batch_size=32, max_length=256)),
+        _key(settings=PlanSettings(precision="fp16", max_batch_size=64, max_length=256, buckets=(64, 256))),
         _key(version="10.4.0"),
         _key(device="H100"),
     }
@@ -44,7 +44,7 @@ def test_settings_profiles_follow_the_length_buckets() -> None:
     assert profiles[-1].opt_shape == (32, 256)  # 8192-token budget / 256 tokens
     assert SETTINGS.to_dict()["buckets"] == [16, 32, 64, 128, 256]
     with pytest.raises(ValueError, match="precision"):
-        EngineSettings(precision="int4")
+        PlanSettings(precision="int4")
 
 
 def test_the_cache_builds_once_and_copies_afterwards(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_missing_tensorrt_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, tm
     with pytest.raises(TensorRTUnavailableError, match="pip install tensorrt"):
         import_tensorrt()
     with pytest.raises(TensorRTBuildError, match="cannot build a TensorRT engine: .*pip install tensorrt"):
-        build_engine(tmp_path / "model.onnx", tmp_path / "model.plan", SETTINGS)
+        build_plan(tmp_path / "model.onnx", tmp_path / "model.plan", SETTINGS)
 
 
 def test_calibration_feeds_are_cut_to_one_fixed_shape() -> None:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from encoder_triton import contract
-from encoder_triton.contract import Engine, Precision
+from encoder_triton.contract import Precision, Runner
 from encoder_triton.contract.model_config import parse, render
-from encoder_triton.export.precision.build import EngineOptions
-from encoder_triton.export.precision.execution import Backend, Device, EncoderExecution, EngineFormat, Optimize
+from encoder_triton.export.precision.build import BuildOptions
+from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, EncoderExecution, Optimize
 from encoder_triton.export.precision.optimize import optimizer_settings
 from encoder_triton.export.repository.writer import (
     EncoderSpec,
@@ -60,11 +60,11 @@ def test_fp16_on_gpu_instances_names_its_providers() -> None:
 
 
 def test_tensorrt_engine_in_the_python_backend() -> None:
-    execution = EncoderExecution(file="model.plan", engine=Engine.TENSORRT, precision=Precision.FP16, device=Device.GPU)
+    execution = EncoderExecution(file="model.plan", runner=Runner.TENSORRT, precision=Precision.FP16, device=Device.GPU)
     _, _, encoder = _configs(execution)
     assert encoder.backend == "python"
     assert encoder.parameters[contract.Param.ENCODER_FILE].string_value == "model.plan"
-    assert encoder.parameters[contract.Param.ENGINE].string_value == "tensorrt"
+    assert encoder.parameters[contract.Param.RUNNER].string_value == "tensorrt"
     assert contract.Param.EXECUTION_PROVIDERS not in encoder.parameters
 
 
@@ -97,7 +97,7 @@ def test_native_onnxruntime_on_gpu_with_the_tensorrt_accelerator() -> None:
 
 def test_native_tensorrt_plan() -> None:
     execution = EncoderExecution(
-        file="model.plan", engine=Engine.TENSORRT, backend=Backend.NATIVE, device=Device.GPU, length_buckets=BUCKETS
+        file="model.plan", runner=Runner.TENSORRT, backend=Backend.NATIVE, device=Device.GPU, length_buckets=BUCKETS
     )
     _, tokenizer, encoder = _configs(execution, ServingOptions(rate_limiter_resources=(("gpu", 1),)))
     assert encoder.platform == "tensorrt_plan" and not encoder.backend
@@ -126,7 +126,7 @@ def test_native_repositories_have_no_model_py_for_the_encoder(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"engine": Engine.TENSORRT}, "runs on a GPU"),
+        ({"runner": Runner.TENSORRT}, "runs on a GPU"),
         ({"gpu_providers": ("rocm",)}, "GPU providers"),
         ({"backend": Backend.NATIVE}, "length buckets"),
     ],
@@ -137,25 +137,25 @@ def test_execution_rejects_what_cannot_run(kwargs: dict, message: str) -> None:
 
 
 def test_engine_options_resolve_optimisation_and_device() -> None:
-    assert EngineOptions().resolved_optimize() is Optimize.NONE
-    assert EngineOptions(precision=Precision.INT8).resolved_optimize() is Optimize.FUSE
-    assert EngineOptions(precision=Precision.INT8).resolved_device() is Device.CPU
-    assert EngineOptions(precision=Precision.FP16).resolved_device() is Device.GPU
-    trt = EngineOptions(precision=Precision.FP16, format=EngineFormat.TENSORRT)
+    assert BuildOptions().resolved_optimize() is Optimize.NONE
+    assert BuildOptions(precision=Precision.INT8).resolved_optimize() is Optimize.FUSE
+    assert BuildOptions(precision=Precision.INT8).resolved_device() is Device.CPU
+    assert BuildOptions(precision=Precision.FP16).resolved_device() is Device.GPU
+    trt = BuildOptions(precision=Precision.FP16, format=ArtifactFormat.TENSORRT)
     assert trt.resolved_optimize() is Optimize.NONE and trt.resolved_device() is Device.GPU
-    assert EngineOptions(precision=Precision.INT8).gate_thresholds().mean_cosine == 0.99
+    assert BuildOptions(precision=Precision.INT8).gate_thresholds().mean_cosine == 0.99
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"format": EngineFormat.TENSORRT, "optimize": Optimize.FUSE}, "contrib ops"),
-        ({"format": EngineFormat.TENSORRT, "device": Device.CPU}, "runs on a GPU"),
+        ({"format": ArtifactFormat.TENSORRT, "optimize": Optimize.FUSE}, "contrib ops"),
+        ({"format": ArtifactFormat.TENSORRT, "device": Device.CPU}, "runs on a GPU"),
     ],
 )
 def test_engine_options_reject_impossible_combinations(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        EngineOptions(**kwargs)
+        BuildOptions(**kwargs)
 
 
 @pytest.mark.parametrize(

@@ -54,9 +54,9 @@ def test_fp16_on_gpu_instances_matches_pytorch(
     _need_cuda_onnxruntime()
     from encoder_triton.contract import Precision
     from encoder_triton.export.pipeline import export_model
-    from encoder_triton.export.precision.build import EngineOptions
+    from encoder_triton.export.precision.build import BuildOptions
 
-    export_model(str(minilm_dir), repo=tmp_path, name="half", engine=EngineOptions(precision=Precision.FP16))
+    export_model(str(minilm_dir), repo=tmp_path, name="half", build=BuildOptions(precision=Precision.FP16))
     report = json.loads((tmp_path / "half_encoder" / "1" / "export_report.json").read_text())
     assert report["fidelity"]["passed"] and report["fidelity"]["runner"][0] == "CUDAExecutionProvider"
     server = start_triton(tmp_path)
@@ -70,21 +70,21 @@ def test_tensorrt_engine_is_built_cached_served_and_faithful(
     _need_tensorrt()
     from encoder_triton.contract import Precision
     from encoder_triton.export.pipeline import export_model
-    from encoder_triton.export.precision.build import EngineOptions
-    from encoder_triton.export.precision.execution import EngineFormat
+    from encoder_triton.export.precision.build import BuildOptions
+    from encoder_triton.export.precision.execution import ArtifactFormat
     from encoder_triton.export.repository.writer import ServingOptions
 
-    engine = EngineOptions(
-        precision=Precision.FP16, format=EngineFormat.TENSORRT, tensorrt_cache_dir=tmp_path / "cache"
+    build = BuildOptions(
+        precision=Precision.FP16, format=ArtifactFormat.TENSORRT, tensorrt_cache_dir=tmp_path / "cache"
     )
     options = ServingOptions(max_batch_size=128, max_batch_tokens=128 * 128)
     repo = tmp_path / "repo"
-    export_model(str(minilm_dir), repo=repo, name="trt", engine=engine, options=options)
+    export_model(str(minilm_dir), repo=repo, name="trt", build=build, options=options)
     report = json.loads((repo / "trt_encoder" / "1" / "export_report.json").read_text())
     assert report["fidelity"]["passed"] and report["fidelity"]["runner"] == ["TensorRT"]
     assert not report["tensorrt"]["cache_hit"] and (repo / "trt_encoder" / "1" / "model.plan").exists()
     # The same graph and settings again: the cached engine is reused.
-    export_model(str(minilm_dir), repo=repo, name="trt_again", engine=engine, options=options)
+    export_model(str(minilm_dir), repo=repo, name="trt_again", build=build, options=options)
     assert json.loads((repo / "trt_again_encoder" / "1" / "export_report.json").read_text())["tensorrt"]["cache_hit"]
 
     server = start_triton(repo)
