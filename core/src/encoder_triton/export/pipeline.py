@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from encoder_triton import contract
 from encoder_triton.contract import Precision, Task
 from encoder_triton.export.errors import FidelityError
@@ -40,11 +42,13 @@ from encoder_triton.export.fidelity import (
     not_measured,
     reference_pairs,
     task_reference,
+    thresholds_for,
 )
 from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, classification_head
 from encoder_triton.export.graph.onnx_export import Head, export_onnx, save_tokenizer
 from encoder_triton.export.graph.pooling import Pooling, read_pooling
 from encoder_triton.export.precision.build import BuildOptions, BuiltEncoder, build_encoder, run_for_gate
+from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize
 from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, write_repository
 from encoder_triton.export.source.architectures import architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
@@ -78,6 +82,7 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
     task: Task = Task.EMBED
     #: The served artefact (its precision and runner) against PyTorch: what the gate decided on.
+    #: `fidelity` itself when Triton serves the fp32 export as it is.
     gate: FidelityReport | None = None
 
 
@@ -185,7 +190,10 @@ def export_model(
             )
         notes.extend(built.notes)
         with step("gate", f"Fidelity gate ({build.precision.value}) on {checked}"):
-            gate = _gate(built, tokens, reference, choice.task, build)
+            if _serves_the_export_as_is(build):
+                gate = _regate(fidelity, reference, candidate, build, fp32_bounds)
+            else:
+                gate = _gate(built, tokens, reference, choice.task, build)
         if gate.skipped:
             notes.append(f"fidelity gate skipped: {gate.skipped}")
         elif not gate.passed:
@@ -262,6 +270,42 @@ def _head_report(head: Head) -> dict[str, Any]:
     if isinstance(head, ClassificationHead):
         return {"labels": list(head.labels), "activation": head.activation.value}
     return {"rerank": {"num_labels": head.num_labels, "score": "sigmoid(raw_score)"}}
+
+
+def _serves_the_export_as_is(build: BuildOptions) -> bool:
+    """Whether Triton serves the validated fp32 graph the way the validation ran it: fp32, no
+    offline optimisation, ONNX Runtime in the python backend on the CPU. Running it again for
+    the gate would only repeat the same numbers."""
+    return (
+        build.precision is Precision.FP32
+        and build.format is ArtifactFormat.ONNX
+        and build.resolved_optimize() is Optimize.NONE
+        and build.backend is Backend.PYTHON
+        and build.resolved_device() is Device.CPU
+    )
+
+
+def _regate(
+    fidelity: FidelityReport,
+    reference: Reference,
+    candidate: dict[str, np.ndarray],
+    build: BuildOptions,
+    fp32_bounds: Thresholds,
+) -> FidelityReport:
+    """The gate of an export served as it is: the export's own report, or, where the user set
+    other fp32 bounds for the gate than for the export, the same outputs judged by those."""
+    if thresholds_for(Precision.FP32.value, build.thresholds) == thresholds_for(Precision.FP32.value, fp32_bounds):
+        return fidelity
+    return evaluate(
+        fidelity.task,
+        Precision.FP32.value,
+        reference.values,
+        candidate[reference.output],
+        reference.rows,
+        thresholds=build.thresholds,
+        runner=fidelity.runner,
+        artefact=fidelity.artefact,
+    )
 
 
 def _gate(
