@@ -22,7 +22,7 @@ import pytest
 from encoder_triton.bench.variants import ServerVariant, apply_variant, make_variant
 from encoder_triton.client import EncoderClient
 from encoder_triton.contract.model_config import parse
-from encoder_triton.export.fidelity.gate import cosine_rows
+from encoder_triton.export.fidelity import cosine_rows
 from encoder_triton.server.embedded import EmbeddedTriton
 
 pytestmark = pytest.mark.triton

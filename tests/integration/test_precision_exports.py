@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from encoder_triton.contract import Precision
 from encoder_triton.contract.model_config import parse
 from encoder_triton.export.errors import FidelityError
-from encoder_triton.export.fidelity.gate import Thresholds
+from encoder_triton.export.fidelity import Thresholds
 from encoder_triton.export.pipeline import export_model
 from encoder_triton.export.precision.build import BuildOptions
 from encoder_triton.export.precision.execution import Backend
+from tiny_models import build_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +66,44 @@ def test_fp16_is_gated_here_on_the_cpu_provider(minilm_dir: Path, tmp_path: Path
     encoder = parse((tmp_path / "half_encoder" / "config.pbtxt").read_text())
     assert encoder.instance_group[0].kind == encoder.instance_group[0].KIND_GPU
     assert encoder.parameters["encoder_triton.precision"].string_value == "fp16"
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model("bert", "embed", tmp_path_factory.mktemp("tiny") / "bert", variant="st_mean")
+
+
+def _counting(calls: Counter[str], key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` itself, counting its calls under `key` (a spy: the real code still runs)."""
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[key] += 1
+        return fn(*args, **kwargs)
+
+    return counted
+
+
+def test_an_fp32_export_served_as_is_is_compared_with_pytorch_once(
+    tiny_embedder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from encoder_triton.export import pipeline
+    from encoder_triton.runtime.encoder import OnnxEncoder
+
+    calls: Counter[str] = Counter()
+    monkeypatch.setattr(OnnxEncoder, "encode_outputs", _counting(calls, "model runs", OnnxEncoder.encode_outputs))
+    monkeypatch.setattr(pipeline, "evaluate", _counting(calls, "comparisons", pipeline.evaluate))
+    monkeypatch.setattr(pipeline, "run_for_gate", _counting(calls, "gate runs", pipeline.run_for_gate))
+
+    result = export_model(str(tiny_embedder), repo=tmp_path, name="plain")
+    assert calls == {"model runs": 1, "comparisons": 1}
+    assert result.gate is result.fidelity and result.fidelity.passed
+    report = _report(tmp_path, "plain")
+    assert report["fidelity"] == report["fp32_fidelity"] and report["fidelity"]["artefact"] == "fp32 ONNX export"
+    assert report["fidelity"]["runner"] == ["CPUExecutionProvider"]
+
+    # The same graph for Triton's onnxruntime backend is another way to run it: gated on its own.
+    calls.clear()
+    native = export_model(str(tiny_embedder), repo=tmp_path, name="native", build=BuildOptions(backend=Backend.NATIVE))
+    assert calls == {"model runs": 2, "comparisons": 2, "gate runs": 1}
+    assert native.gate is not None and native.gate is not native.fidelity and native.gate.passed
+    assert _report(tmp_path, "native")["fidelity"]["artefact"] == "fp32 onnx"

@@ -69,7 +69,9 @@ def test_a_plain_encoder_says_it_fell_back_to_mean_pooling(models: dict[str, Pat
 def test_every_disagreeing_row_is_reported_and_nothing_written(models: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(FidelityError) as failure:
         export_model(str(models["classifier"]), repo=tmp_path / "repo", max_abs_error=-1.0)
-    assert len(failure.value.failures) == 24  # every reference text, not just the first
+    assert "the ONNX export of" in str(failure.value)  # an export bug, not a precision loss
+    (line,) = failure.value.failures  # one failing check ...
+    assert line.startswith("max_abs_error") and line.endswith("(24 of 24)")  # ... naming every reference text
     assert not (tmp_path / "repo").exists()
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from encoder_triton.export.fidelity.gate import Thresholds
+from encoder_triton.export.fidelity import Thresholds
 from encoder_triton.export.precision.int8 import (
     DYNAMIC_OPS,
     STATIC_OPS,

@@ -118,7 +118,7 @@ def pytorch(seconds: float) -> dict[str, Any]:
 
 
 def _cosines(got: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    from encoder_triton.export.fidelity.gate import cosine_rows
+    from encoder_triton.export.fidelity import cosine_rows
 
     cos = cosine_rows(got, reference)
     return {"min_cosine": round(float(cos.min()), 6), "mean_cosine": round(float(cos.mean()), 6)}

@@ -1,10 +1,12 @@
 """The export pipeline: resolve, detect the task, export ONNX, validate, build the served
 precision, gate it, write.
 
-The fp32 ONNX export is validated against PyTorch first (an export bug is not a precision
-loss); then `engines.build_encoder` turns it into what Triton serves (optimised, int8, fp16 or
-a TensorRT build) and `fidelity.evaluate` gates that artefact against the same PyTorch outputs
-with the task's metrics and the precision's bounds.
+The fp32 ONNX export is judged against PyTorch first, with `fidelity.evaluate` and the fp32
+row of the threshold table (an export bug is not a precision loss); then `build_encoder` turns
+it into what Triton serves (optimised, int8, fp16 or a TensorRT build) and the same `evaluate`
+gates that artefact against the same PyTorch outputs with its precision's row. When Triton
+serves the export as it is (fp32, no offline optimisation, ONNX Runtime in the python backend on
+the CPU), nothing new would run: the export's report is the gate.
 
 Example:
     >>> result = export_model("path/to/all-MiniLM-L6-v2", repo=Path("model_repository"),
@@ -28,31 +30,35 @@ from typing import Any
 import numpy as np
 
 from encoder_triton import contract
-from encoder_triton.contract import Task
+from encoder_triton.contract import Precision, Task
 from encoder_triton.export.errors import FidelityError
-from encoder_triton.export.fidelity.gate import GateReport, evaluate
-from encoder_triton.export.fidelity.reference import (
-    FP32_MAX_ABS_ERROR,
-    FP32_MIN_COSINE,
+from encoder_triton.export.fidelity import (
+    REFERENCE_QUERIES,
+    REFERENCE_TEXTS,
     FidelityReport,
-    compare_embeddings,
-    compare_scores,
-    reference_embeddings,
-    reference_logits,
+    Reference,
+    Thresholds,
+    evaluate,
+    not_measured,
+    reference_pairs,
+    task_reference,
+    thresholds_for,
 )
-from encoder_triton.export.fidelity.texts import REFERENCE_QUERIES, REFERENCE_TEXTS, reference_pairs
 from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, classification_head
 from encoder_triton.export.graph.onnx_export import Head, export_onnx, save_tokenizer
 from encoder_triton.export.graph.pooling import Pooling, read_pooling
-from encoder_triton.export.precision.build import BuildOptions, build_encoder, run_for_gate
+from encoder_triton.export.precision.build import BuildOptions, BuiltEncoder, build_encoder, run_for_gate
+from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize
 from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, write_repository
-from encoder_triton.export.source.architectures import ExportSpec, architecture_for
+from encoder_triton.export.source.architectures import architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task, num_labels
 from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
 REPORT_FILE = "export_report.json"
+#: What the first check runs: the graph optimum exported, before any precision work.
+FP32_EXPORT = "fp32 ONNX export"
 #: The real text Triton runs through both steps at load (model_warmup), before any traffic;
 #: rerankers pair it with WARMUP_QUERY.
 WARMUP_TEXT = REFERENCE_TEXTS[4]
@@ -76,7 +82,8 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
     task: Task = Task.EMBED
     #: The served artefact (its precision and runner) against PyTorch: what the gate decided on.
-    gate: GateReport | None = None
+    #: `fidelity` itself when Triton serves the fp32 export as it is.
+    gate: FidelityReport | None = None
 
 
 def export_model(
@@ -87,17 +94,17 @@ def export_model(
     task: Task | str | None = None,
     max_length: int | None = None,
     options: ServingOptions | None = None,
-    min_cosine: float = FP32_MIN_COSINE,
-    max_abs_error: float = FP32_MAX_ABS_ERROR,
+    min_cosine: float | None = None,
+    max_abs_error: float | None = None,
     progress: Progress = _silent,
     build: BuildOptions | None = None,
 ) -> ExportResult:
     """Export MODEL (hub id or folder) into `repo` as an ensemble answering its task.
 
     `task` (embed, classify, rerank) overrides the detection from the model's files. Raises
-    FidelityError, listing every failing text, when the ONNX export disagrees with the PyTorch
-    reference (embeddings below `min_cosine`, probabilities or scores off by more than
-    `max_abs_error`); nothing is written to `repo` then.
+    FidelityError, listing every failing check and its texts, when the ONNX export disagrees
+    with the PyTorch reference beyond the fp32 bounds (`min_cosine` and `max_abs_error` replace
+    the table's, see `fidelity.thresholds`); nothing is written to `repo` then.
 
     `build` picks the served precision, format, optimisation and backend (default: fp32 ONNX
     on the python backend); the served artefact must then meet its precision's fidelity bounds
@@ -151,9 +158,21 @@ def export_model(
                 with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
             )
             # Exactly what Triton's steps compute: the same runtime code on the same files.
-            candidate = OnnxEncoder(onnx_artifact.path).encode_outputs(_candidate_tokens(tokenizer, choice.task))
-            reference = _reference(source, architecture, head, max_length=max_length)
-            fidelity = _validate(reference, candidate, min_cosine=min_cosine, max_abs_error=max_abs_error)
+            tokens = _candidate_tokens(tokenizer, choice.task)
+            fp32_encoder = OnnxEncoder(onnx_artifact.path)
+            candidate = fp32_encoder.encode_outputs(tokens)
+            reference = task_reference(source, architecture, head, max_length=max_length)
+            fp32_bounds = Thresholds(min_cosine=min_cosine, max_abs_error=max_abs_error)
+            fidelity = evaluate(
+                choice.task.value,
+                Precision.FP32.value,
+                reference.values,
+                candidate[reference.output],
+                reference.rows,
+                thresholds=fp32_bounds,
+                runner=fp32_encoder.providers,
+                artefact=FP32_EXPORT,
+            )
         if not fidelity.passed:
             raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
         fp32_size = _size(encoder_dir)
@@ -171,7 +190,10 @@ def export_model(
             )
         notes.extend(built.notes)
         with step("gate", f"Fidelity gate ({build.precision.value}) on {checked}"):
-            gate = _gate(built, _candidate_tokens(tokenizer, choice.task), reference, choice.task, build)
+            if _serves_the_export_as_is(build):
+                gate = _regate(fidelity, reference, candidate, build, fp32_bounds)
+            else:
+                gate = _gate(built, tokens, reference, choice.task, build)
         if gate.skipped:
             notes.append(f"fidelity gate skipped: {gate.skipped}")
         elif not gate.passed:
@@ -250,69 +272,56 @@ def _head_report(head: Head) -> dict[str, Any]:
     return {"rerank": {"num_labels": head.num_labels, "score": "sigmoid(raw_score)"}}
 
 
-@dataclass(frozen=True)
-class _Reference:
-    """PyTorch's answer for the task's gated output on the fixed rows."""
-
-    output: str  # the encoder output it is compared with
-    values: np.ndarray
-    rows: list[str]  # the texts (or query | document pairs) the values belong to
-
-
-def _reference(source: ModelSource, architecture: ExportSpec, head: Head, *, max_length: int) -> _Reference:
-    """The PyTorch reference of the same task: embeddings, probabilities or rerank scores."""
-    if isinstance(head, Pooling):
-        embeddings = reference_embeddings(
-            source.path,
-            REFERENCE_TEXTS,
-            max_length=max_length,
-            pooling=head,
-            sentence_transformer=source.is_sentence_transformer,
-            model_class=architecture.reference_class(Task.EMBED),
-        )
-        return _Reference(contract.EMBEDDING, embeddings, list(REFERENCE_TEXTS))
-    if isinstance(head, ClassificationHead):
-        logits = reference_logits(
-            source.path,
-            REFERENCE_TEXTS,
-            max_length=max_length,
-            model_class=architecture.reference_class(Task.CLASSIFY),
-        )
-        return _Reference(contract.PROBABILITIES, head.probabilities(logits), list(REFERENCE_TEXTS))
-    queries, documents = reference_pairs()
-    logits = reference_logits(
-        source.path,
-        documents,
-        queries=queries,
-        max_length=max_length,
-        model_class=architecture.reference_class(Task.RERANK),
+def _serves_the_export_as_is(build: BuildOptions) -> bool:
+    """Whether Triton serves the validated fp32 graph the way the validation ran it: fp32, no
+    offline optimisation, ONNX Runtime in the python backend on the CPU. Running it again for
+    the gate would only repeat the same numbers."""
+    return (
+        build.precision is Precision.FP32
+        and build.format is ArtifactFormat.ONNX
+        and build.resolved_optimize() is Optimize.NONE
+        and build.backend is Backend.PYTHON
+        and build.resolved_device() is Device.CPU
     )
-    scores = 1.0 / (1.0 + np.exp(-head.raw_scores(logits)))
-    rows = [f"{q[:20]} | {d}" for q, d in zip(queries, documents, strict=True)]
-    return _Reference(contract.SCORE, scores, rows)
 
 
-def _validate(
-    reference: _Reference, candidate: dict[str, np.ndarray], *, min_cosine: float, max_abs_error: float
+def _regate(
+    fidelity: FidelityReport,
+    reference: Reference,
+    candidate: dict[str, np.ndarray],
+    build: BuildOptions,
+    fp32_bounds: Thresholds,
 ) -> FidelityReport:
-    """The fp32 export's outputs against the PyTorch reference of the same task."""
-    if reference.output == contract.EMBEDDING:
-        return compare_embeddings(reference.values, candidate[reference.output], reference.rows, min_cosine=min_cosine)
-    return compare_scores(reference.values, candidate[reference.output], reference.rows, max_abs_error=max_abs_error)
+    """The gate of an export served as it is: the export's own report, or, where the user set
+    other fp32 bounds for the gate than for the export, the same outputs judged by those."""
+    if thresholds_for(Precision.FP32.value, build.thresholds) == thresholds_for(Precision.FP32.value, fp32_bounds):
+        return fidelity
+    return evaluate(
+        fidelity.task,
+        Precision.FP32.value,
+        reference.values,
+        candidate[reference.output],
+        reference.rows,
+        thresholds=build.thresholds,
+        runner=fidelity.runner,
+        artefact=fidelity.artefact,
+    )
 
 
-def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, build: BuildOptions) -> GateReport:
+def _gate(
+    built: BuiltEncoder, tokens: TokenBatch, reference: Reference, task: Task, build: BuildOptions
+) -> FidelityReport:
     """The served artefact on the same rows, through the runtime, against PyTorch."""
     run = run_for_gate(built, tokens)
     if run.outputs is None:
-        return GateReport(
-            task=task.value,
-            precision=build.precision.value,
-            texts=len(reference.rows),
-            metrics={},
-            thresholds=build.gate_thresholds().to_dict(),
+        return not_measured(
+            task.value,
+            build.precision.value,
+            len(reference.rows),
+            run.skipped,
+            thresholds=build.thresholds,
             runner=run.runner,
-            skipped=run.skipped,
+            artefact=build.describe(),
         )
     return evaluate(
         task.value,
@@ -322,6 +331,7 @@ def _gate(built: Any, tokens: TokenBatch, reference: _Reference, task: Task, bui
         reference.rows,
         thresholds=build.thresholds,
         runner=run.runner,
+        artefact=build.describe(),
     )
 
 

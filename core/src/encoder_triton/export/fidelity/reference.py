@@ -1,129 +1,76 @@
-"""Numerical validation of an export against the PyTorch reference, written as a report.
+"""What PyTorch answers on the reference rows: the outputs every export is judged against.
 
-The candidate is exactly what Triton will run (the saved `tokenizer.json` through the runtime's
-tokenizer, and the saved ONNX graph through ONNX Runtime); the reference is the model run the
-way its authors run it (`SentenceTransformer.encode` for a sentence-transformers folder, the
-`transformers` class's forward otherwise). Embeddings are compared by cosine; classifier
-probabilities and rerank scores by absolute difference. Every failing text is collected before
-anything is raised.
+The reference is the model run the way its authors run it (`SentenceTransformer.encode` for a
+sentence-transformers folder, the `transformers` class's forward otherwise), for the task the
+export serves: embeddings, classifier probabilities or rerank scores, with the same head the
+graph folds in (pooling, activation). `compare.evaluate` then judges a candidate against it.
 
 Example:
-    >>> report = compare_embeddings(reference, candidate, texts, min_cosine=0.9999)  # doctest: +SKIP
-    >>> report.passed, round(report.min_cosine, 5)  # doctest: +SKIP
-    (True, 1.0)
+    >>> reference = task_reference(source, architecture, head, max_length=256)  # doctest: +SKIP
+    >>> reference.output, reference.values.shape, len(reference.rows)  # doctest: +SKIP
+    ('EMBEDDING', (24, 384), 24)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from encoder_triton.export.fidelity.gate import cosine_rows
+from encoder_triton import contract
+from encoder_triton.contract import Task
+from encoder_triton.export.fidelity.texts import REFERENCE_TEXTS, reference_pairs
+from encoder_triton.export.graph.heads import ClassificationHead
+from encoder_triton.export.graph.onnx_export import Head
 from encoder_triton.export.graph.pooling import Pooling
-
-#: Minimum cosine similarity to the reference, per text, for an fp32 export.
-FP32_MIN_COSINE = 0.9999
-#: Largest absolute difference to the reference of a probability or a rerank score (fp32).
-FP32_MAX_ABS_ERROR = 1e-4
+from encoder_triton.export.source.architectures import ExportSpec
+from encoder_triton.export.source.resolve import ModelSource
 
 
 @dataclass(frozen=True)
-class FidelityReport:
-    """How close the export is to the reference, over a fixed set of texts."""
+class Reference:
+    """PyTorch's answer for the task's judged output on the reference rows."""
 
-    texts: int
-    min_cosine: float
-    mean_cosine: float
-    max_abs_error: float
-    threshold_min_cosine: float
-    failures: list[str] = field(default_factory=list)
-    # Classifiers and rerankers are gated on absolute error, and classifiers report how often
-    # the top label agrees with the reference's.
-    threshold_max_abs_error: float | None = None
-    label_agreement: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+    output: str  # the encoder output it is compared with
+    values: np.ndarray
+    rows: list[str]  # the texts (or "query | document" pairs) the values belong to
 
 
-def compare_embeddings(
-    reference: np.ndarray, candidate: np.ndarray, texts: Sequence[str], *, min_cosine: float
-) -> FidelityReport:
-    """Compare row by row; every text below `min_cosine` becomes one failure line."""
-    if reference.shape != candidate.shape:
-        return FidelityReport(
-            texts=len(texts),
-            min_cosine=0.0,
-            mean_cosine=0.0,
-            max_abs_error=float("inf"),
-            threshold_min_cosine=min_cosine,
-            failures=[f"shape {candidate.shape} differs from the reference's {reference.shape}"],
+def task_reference(source: ModelSource, architecture: ExportSpec, head: Head, *, max_length: int) -> Reference:
+    """The PyTorch reference of the task `head` serves: embeddings, probabilities or rerank
+    scores on the reference texts (pairs for a reranker)."""
+    if isinstance(head, Pooling):
+        embeddings = reference_embeddings(
+            source.path,
+            REFERENCE_TEXTS,
+            max_length=max_length,
+            pooling=head,
+            sentence_transformer=source.is_sentence_transformer,
+            model_class=architecture.reference_class(Task.EMBED),
         )
-    cos = cosine_rows(reference, candidate)
-    failures = [
-        f"text {i} ({texts[i][:40]!r}): cosine {c:.6f} < {min_cosine}"
-        for i, c in enumerate(cos)
-        if not c >= min_cosine  # also catches NaN
-    ]
-    return FidelityReport(
-        texts=len(texts),
-        min_cosine=float(np.nanmin(cos)),
-        mean_cosine=float(np.nanmean(cos)),
-        max_abs_error=float(np.max(np.abs(reference - candidate))),
-        threshold_min_cosine=min_cosine,
-        failures=failures,
-    )
-
-
-def compare_scores(
-    reference: np.ndarray, candidate: np.ndarray, rows: Sequence[str], *, max_abs_error: float
-) -> FidelityReport:
-    """Compare probabilities [n, labels] or scores [n, 1] row by row on absolute difference.
-
-    Cosine is reported over each row for several labels and over the whole column for one.
-    """
-    if reference.shape != candidate.shape:
-        return FidelityReport(
-            texts=len(rows),
-            min_cosine=0.0,
-            mean_cosine=0.0,
-            max_abs_error=float("inf"),
-            threshold_min_cosine=0.0,
-            failures=[f"shape {candidate.shape} differs from the reference's {reference.shape}"],
-            threshold_max_abs_error=max_abs_error,
+        return Reference(contract.EMBEDDING, embeddings, list(REFERENCE_TEXTS))
+    if isinstance(head, ClassificationHead):
+        logits = reference_logits(
+            source.path,
+            REFERENCE_TEXTS,
+            max_length=max_length,
+            model_class=architecture.reference_class(Task.CLASSIFY),
         )
-    reference = np.asarray(reference, dtype=np.float64).reshape(len(rows), -1)
-    candidate = np.asarray(candidate, dtype=np.float64).reshape(len(rows), -1)
-    errors = np.abs(reference - candidate).max(axis=1)
-    failures = [
-        f"row {i} ({rows[i][:40]!r}): max abs error {e:.2e} > {max_abs_error}"
-        for i, e in enumerate(errors)
-        if not e <= max_abs_error  # also catches NaN
-    ]
-    if reference.shape[1] > 1:
-        cos = cosine_rows(reference, candidate)
-        agreement: float | None = float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
-    else:
-        cos = cosine_rows(reference.T, candidate.T)
-        agreement = None
-    return FidelityReport(
-        texts=len(rows),
-        min_cosine=float(np.nanmin(cos)),
-        mean_cosine=float(np.nanmean(cos)),
-        max_abs_error=float(np.max(errors)),
-        threshold_min_cosine=0.0,
-        failures=failures,
-        threshold_max_abs_error=max_abs_error,
-        label_agreement=agreement,
+        return Reference(contract.PROBABILITIES, head.probabilities(logits), list(REFERENCE_TEXTS))
+    queries, documents = reference_pairs()
+    logits = reference_logits(
+        source.path,
+        documents,
+        queries=queries,
+        max_length=max_length,
+        model_class=architecture.reference_class(Task.RERANK),
     )
+    scores = 1.0 / (1.0 + np.exp(-head.raw_scores(logits)))
+    rows = [f"{q[:20]} | {d}" for q, d in zip(queries, documents, strict=True)]
+    return Reference(contract.SCORE, scores, rows)
 
 
 def reference_logits(

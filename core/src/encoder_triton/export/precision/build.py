@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from encoder_triton.contract import Precision, Runner
-from encoder_triton.export.fidelity.gate import Thresholds, thresholds_for
+from encoder_triton.export.fidelity import Thresholds, thresholds_for
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, EncoderExecution, Optimize
 from encoder_triton.export.precision.int8 import Int8Options
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE

@@ -84,7 +84,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_triton.export.fidelity.gate import Thresholds, cosine_rows
+from encoder_triton.export.fidelity import Thresholds, cosine_rows
 from encoder_triton.export.precision.outliers import OutlierSplit, split_model
 from encoder_triton.runtime.tokenization import TokenBatch
 
