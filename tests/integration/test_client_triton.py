@@ -46,9 +46,11 @@ def test_models_and_limits_come_from_the_server(minilm_server: Any, protocol: st
     assert info.normalized and info.truncation
 
 
-def test_ten_thousand_texts_in_one_call_come_back_complete_and_in_order(minilm_server: Any) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_ten_thousand_texts_in_one_call_come_back_complete_and_in_order(minilm_server: Any, protocol: str) -> None:
+    # Over HTTP the client's four worker threads each get their own (gevent) tritonclient.
     texts = [f"item number {i} of the catalogue" for i in range(10_000)]
-    with EncoderClient(minilm_server.endpoints.grpc, max_concurrency=4) as client:
+    with EncoderClient(_url(minilm_server, protocol), protocol=protocol, max_concurrency=4) as client:  # type: ignore[arg-type]
         result = client.embed(texts, model="minilm")
         assert result.vectors.shape == (10_000, 384)
         probes = np.random.default_rng(7).choice(10_000, size=40, replace=False)

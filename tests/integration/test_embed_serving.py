@@ -16,7 +16,7 @@ from encoder_triton.client import (
     InvalidInputError,
     ModelNotFoundError,
 )
-from encoder_triton.client._transport import TritonTransport
+from encoder_triton.client._transports.triton import TritonTransport
 
 pytestmark = pytest.mark.triton
 

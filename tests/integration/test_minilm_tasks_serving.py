@@ -103,7 +103,7 @@ def test_cross_encoder_scores_through_triton_equal_pytorch(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_bad_pair_input_gets_clear_errors_and_server_keeps_serving(minilm_tasks_server: Any, protocol: str) -> None:
-    from encoder_triton.client._transport import TritonTransport
+    from encoder_triton.client._transports.triton import TritonTransport
 
     url = _url(minilm_tasks_server, protocol)
 

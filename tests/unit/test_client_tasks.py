@@ -1,9 +1,8 @@
-"""classify and rerank in the client (sync and async), against a fake transport: no server."""
+"""classify and rerank in the client (sync and async), on the shipped MockTransport: no server."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import numpy as np
@@ -12,106 +11,60 @@ import pytest
 from encoder_triton import contract
 from encoder_triton.client import (
     AsyncEncoderClient,
+    AsyncMockTransport,
     Classification,
     EncoderClient,
-    EncoderError,
     InvalidInputError,
+    MockTransport,
     ModelInfo,
     RerankResult,
 )
 
-
-def _config(name: str, task: str, max_batch_size: int = 3, **params: str) -> dict[str, Any]:
-    values = {contract.Param.TASK: task, **params}
-    return {
-        "name": name,
-        "max_batch_size": max_batch_size,
-        "parameters": {k: {"string_value": v} for k, v in values.items()},
-    }
-
-
-CONFIGS = {
-    "topics": _config(
-        "topics",
-        "classify",
-        **{contract.Param.LABELS: json.dumps(["business", "sport", "tech"]), contract.Param.ACTIVATION: "softmax"},
+CONFIGS = [
+    MockTransport.ensemble_config(
+        "topics", task="classify", max_batch_size=3, labels=["business", "sport", "tech"], activation="softmax"
     ),
-    "toxicity": _config(
-        "toxicity",
-        "classify",
-        **{contract.Param.LABELS: json.dumps(["toxic", "insult"]), contract.Param.ACTIVATION: "sigmoid"},
+    MockTransport.ensemble_config(
+        "toxicity", task="classify", max_batch_size=3, labels=["toxic", "insult"], activation="sigmoid"
     ),
-    "reranker": _config("reranker", "rerank"),
-}
+    MockTransport.ensemble_config("reranker", task="rerank", max_batch_size=3),
+]
+WIDTHS = {"topics": 3, "toxicity": 2}
 
 
-class FakeTransport:
-    """Answers like the ensembles would: text "tN" scores N; records every request."""
+def answer(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    """Answers like the ensembles would: text "tN" scores N."""
+    values = np.array([[float(bytes(r[0])[1:])] for r in inputs[contract.TEXT]], dtype=np.float32)
+    if model == "reranker":
+        return {contract.RAW_SCORE: values - 2, contract.SCORE: 1 / (1 + np.exp(-(values - 2)))}
+    logits = np.concatenate([values * (j - 1) for j in range(WIDTHS[model])], axis=1)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return {contract.LOGITS: logits, contract.PROBABILITIES: probabilities.astype(np.float32)}
+
+
+class Transport(MockTransport):
+    """The mock with every request and config read recorded."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, np.ndarray]] = []
         self.config_calls = 0
 
+        def record(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+            self.requests.append(inputs)
+            return answer(model, inputs, outputs)
+
+        super().__init__(record, CONFIGS)
+
     def model_config(self, model: str) -> dict[str, Any]:
         self.config_calls += 1
-        return CONFIGS[model]
-
-    def model_names(self) -> list[str]:
-        return list(CONFIGS)
-
-    def is_ready(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
-
-    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        self.requests.append(inputs)
-        values = np.array([[float(bytes(r[0])[1:])] for r in inputs[contract.TEXT]], dtype=np.float32)
-        if model == "reranker":
-            return {contract.RAW_SCORE: values - 2, contract.SCORE: 1 / (1 + np.exp(-(values - 2)))}
-        width = len(json.loads(CONFIGS[model]["parameters"][contract.Param.LABELS]["string_value"]))
-        logits = np.concatenate([values * (j - 1) for j in range(width)], axis=1)
-        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        return {contract.LOGITS: logits, contract.PROBABILITIES: probabilities.astype(np.float32)}
-
-    def infer_many(
-        self, model: str, requests: list[dict[str, np.ndarray]], outputs: list[str], max_concurrency: int
-    ) -> list[Any]:
-        results: list[Any] = []
-        for inputs in requests:
-            try:
-                results.append(self.infer(model, inputs, outputs))
-            except EncoderError as exc:
-                results.append(exc)
-        return results
-
-
-class AsyncFakeTransport:
-    def __init__(self) -> None:
-        self.sync = FakeTransport()
-
-    async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        return self.sync.infer(model, inputs, outputs)
-
-    async def model_config(self, model: str) -> dict[str, Any]:
-        return self.sync.model_config(model)
-
-    async def model_names(self) -> list[str]:
-        return self.sync.model_names()
-
-    async def is_ready(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        pass
+        return super().model_config(model)
 
 
 TEXTS = ["t1", "t4", "t0", "t3", "t2"]  # more than max_batch_size (3): split in two requests
 
 
 def test_classify_reads_labels_from_the_served_config_and_splits_big_inputs() -> None:
-    transport = FakeTransport()
+    transport = Transport()
     with EncoderClient(transport=transport) as client:
         result = client.classify(TEXTS, model="topics", top_k=2)
         client.classify("t1", model="topics")
@@ -125,7 +78,7 @@ def test_classify_reads_labels_from_the_served_config_and_splits_big_inputs() ->
 
 
 def test_multi_label_models_say_so() -> None:
-    with EncoderClient(transport=FakeTransport()) as client:
+    with EncoderClient(transport=Transport()) as client:
         assert client.classify(["t1"], model="toxicity").multi_label
         assert client.model_info("toxicity") == ModelInfo(
             name="toxicity", task="classify", max_batch_size=3, labels=("toxic", "insult"), activation="sigmoid"
@@ -133,7 +86,7 @@ def test_multi_label_models_say_so() -> None:
 
 
 def test_rerank_sends_one_query_row_per_document_and_ranks_best_first() -> None:
-    transport = FakeTransport()
+    transport = Transport()
     with EncoderClient(transport=transport) as client:
         result = client.rerank("the query", TEXTS, model="reranker", top_k=3, return_documents=True)
         unranked = client.rerank("the query", TEXTS, model="reranker")
@@ -148,7 +101,7 @@ def test_rerank_sends_one_query_row_per_document_and_ranks_best_first() -> None:
 
 
 def test_task_methods_check_the_models_task() -> None:
-    with EncoderClient(transport=FakeTransport()) as client:
+    with EncoderClient(transport=Transport()) as client:
         with pytest.raises(InvalidInputError, match=r"serves task 'rerank', not 'classify': call rerank\(\)"):
             client.classify(["t1"], model="reranker")
         with pytest.raises(InvalidInputError, match="serves task 'classify', not 'rerank'"):
@@ -156,7 +109,7 @@ def test_task_methods_check_the_models_task() -> None:
 
 
 def test_rerank_and_classify_validate_their_arguments_before_any_request() -> None:
-    transport = FakeTransport()
+    transport = Transport()
     with EncoderClient(transport=transport) as client:
         with pytest.raises(InvalidInputError, match="documents is empty"):
             client.rerank("q", [], model="reranker")
@@ -173,13 +126,13 @@ def test_rerank_and_classify_validate_their_arguments_before_any_request() -> No
 
 def test_async_classify_and_rerank_match_the_sync_ones() -> None:
     async def main() -> tuple[Classification, RerankResult]:
-        async with AsyncEncoderClient(transport=AsyncFakeTransport()) as client:
+        async with AsyncEncoderClient(transport=AsyncMockTransport(answer, CONFIGS)) as client:
             classes = await client.classify(TEXTS, model="topics", top_k=3)
             ranked = await client.rerank("q", TEXTS, model="reranker", return_documents=True)
             return classes, ranked
 
     classes, ranked = asyncio.run(main())
-    with EncoderClient(transport=FakeTransport()) as client:
+    with EncoderClient(transport=Transport()) as client:
         expected_classes = client.classify(TEXTS, model="topics", top_k=3)
         expected_ranked = client.rerank("q", TEXTS, model="reranker", return_documents=True)
     assert classes.top_labels == expected_classes.top_labels
@@ -189,7 +142,7 @@ def test_async_classify_and_rerank_match_the_sync_ones() -> None:
 
 
 def test_results_are_frozen() -> None:
-    with EncoderClient(transport=FakeTransport()) as client:
+    with EncoderClient(transport=Transport()) as client:
         result = client.classify(["t1"], model="topics")
     with pytest.raises(AttributeError):
         result.logits = np.zeros(1)  # type: ignore[misc]

@@ -20,3 +20,27 @@ def test_public_names_are_sorted_and_exported() -> None:
 
     assert client.__all__ == sorted(client.__all__)
     assert all(hasattr(client, name) for name in client.__all__)
+    assert set(client.__all__) == {
+        *("EncoderClient", "AsyncEncoderClient", "MockTransport", "AsyncMockTransport", "RetryPolicy"),
+        *("Embeddings", "Classification", "RerankResult", "ModelInfo"),
+        *("EncoderError", "InvalidInputError", "ModelNotFoundError", "TransportError", "ConnectError"),
+        *("RequestTimeoutError", "OverloadedError", "ServerError"),
+    }, "a public name was added or removed: update this list and the README on purpose"
+
+
+def test_the_client_modules_docstring_examples_run() -> None:
+    import doctest
+    import importlib
+    import pkgutil
+
+    import encoder_triton.client as client
+
+    names = ["encoder_triton.client"] + [
+        m.name for m in pkgutil.walk_packages(client.__path__, "encoder_triton.client.")
+    ]
+    attempted = 0
+    for name in names:
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted >= 20

@@ -1,6 +1,7 @@
 """A light, typed client for models served by encoder-triton.
 
-Importing it pulls in neither torch, transformers, onnxruntime nor tokenizers.
+Importing it pulls in neither torch, transformers, onnxruntime nor tokenizers. Code that uses
+it can be tested without a server through `MockTransport` (canned configs and a handler).
 
 Example:
     >>> from encoder_triton.client import EncoderClient
@@ -21,16 +22,19 @@ from encoder_triton.client._exceptions import (
     TransportError,
 )
 from encoder_triton.client._retry import RetryPolicy
+from encoder_triton.client._transports.mock import AsyncMockTransport, MockTransport
 from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult
 
 __all__ = [
     "AsyncEncoderClient",
+    "AsyncMockTransport",
     "Classification",
     "ConnectError",
     "Embeddings",
     "EncoderClient",
     "EncoderError",
     "InvalidInputError",
+    "MockTransport",
     "ModelInfo",
     "ModelNotFoundError",
     "OverloadedError",

@@ -3,8 +3,8 @@
 Example:
     >>> import numpy as np
     >>> e = Embeddings(vectors=np.zeros((2, 4), dtype=np.float32), model="minilm")
-    >>> len(e), e.dimension
-    (2, 4)
+    >>> len(e), e.dimension, np.asarray(e).shape
+    (2, 4, (2, 4))
     >>> c = Classification(label_names=("neg", "pos"), logits=np.zeros((1, 2)),
     ...                    probabilities=np.array([[0.2, 0.8]]), top_labels=(("pos",),),
     ...                    top_scores=np.array([[0.8]]), model="sentiment")
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from encoder_triton import contract
 
@@ -68,6 +69,14 @@ class ModelInfo:
         )
 
 
+def _as_array(values: np.ndarray, dtype: npt.DTypeLike | None, copy: bool | None) -> np.ndarray:
+    """`values` as numpy's `__array__` protocol asks (numpy 2 passes `copy`; 1.x never does)."""
+    if copy is False and dtype is not None and np.dtype(dtype) != values.dtype:
+        raise ValueError(f"converting {values.dtype} to {np.dtype(dtype)} needs a copy, and copy=False forbids it")
+    array = values if dtype is None else values.astype(dtype, copy=False)
+    return array.copy() if copy and array is values else array
+
+
 @dataclass(frozen=True)
 class Embeddings:
     """One vector per input text, in input order (float32 [n, dimension])."""
@@ -82,6 +91,10 @@ class Embeddings:
     @property
     def dimension(self) -> int:
         return int(self.vectors.shape[1])
+
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        """`np.asarray(embeddings)`: the vectors."""
+        return _as_array(self.vectors, dtype, copy)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,10 @@ class Classification:
     def __len__(self) -> int:
         return int(self.probabilities.shape[0])
 
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        """`np.asarray(classification)`: the probabilities [texts, labels], in `label_names` order."""
+        return _as_array(self.probabilities, dtype, copy)
+
 
 @dataclass(frozen=True)
 class RerankResult:
@@ -129,3 +146,7 @@ class RerankResult:
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
+
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        """`np.asarray(ranking)`: the scores, best first (the order of `indices`)."""
+        return _as_array(self.scores, dtype, copy)

@@ -21,11 +21,15 @@ from typing import Any
 import numpy as np
 
 from encoder_triton import contract
-from encoder_triton.client._exceptions import EncoderError, InvalidInputError, ModelNotFoundError
+from encoder_triton.client._exceptions import InvalidInputError, ModelNotFoundError
 
 
 class LocalTransport:
-    """Implements the transport interface by running the ensemble's steps in this process."""
+    """Implements the transport interface by running the ensemble's steps in this process.
+
+    It runs one request at a time, as one Triton model instance does: the tokenizer's pair
+    truncation is set per call, and ONNX Runtime already uses every core for one request.
+    """
 
     def __init__(self, repo: str | Path) -> None:
         try:
@@ -38,6 +42,7 @@ class LocalTransport:
             raise FileNotFoundError(f"model repository {self.repo} does not exist: run `encoder-triton export` first")
         self._pipelines: dict[str, tuple[int, Any, Any]] = {}  # model -> (max batch, tokenizer, encoder)
         self._lock = threading.Lock()
+        self._running = threading.Lock()
 
     def _ensemble(self, model: str) -> Any:
         folder = self.repo / model
@@ -63,23 +68,13 @@ class LocalTransport:
         rows = len(next(iter(inputs.values())))
         if limit and rows > limit:
             raise InvalidInputError(f"inference request batch-size must be <= {limit} for '{model}'")
-        try:
-            tokens = tokenizer.outputs_of(tokenizer.encode(inputs.get))
-        except InvalidTextError as exc:
-            raise InvalidInputError(f"in ensemble '{model}', {exc}") from exc  # Triton's wording
-        result = {**tokens, **encoder.run([self._steps.EncoderStep.tokens(tokens.get)])[0]}
-        return {name: result[name] for name in outputs}
-
-    def infer_many(
-        self, model: str, requests: list[dict[str, np.ndarray]], outputs: list[str], max_concurrency: int
-    ) -> list[dict[str, np.ndarray] | EncoderError]:
-        results: list[dict[str, np.ndarray] | EncoderError] = []
-        for inputs in requests:  # ONNX Runtime already uses every core for one call
+        with self._running:
             try:
-                results.append(self.infer(model, inputs, outputs))
-            except EncoderError as exc:
-                results.append(exc)
-        return results
+                tokens = tokenizer.outputs_of(tokenizer.encode(inputs.get))
+            except InvalidTextError as exc:
+                raise InvalidInputError(f"in ensemble '{model}', {exc}") from exc  # Triton's wording
+            result = {**tokens, **encoder.run([self._steps.EncoderStep.tokens(tokens.get)])[0]}
+        return {name: result[name] for name in outputs}
 
     def model_config(self, model: str) -> dict[str, Any]:
         return dict(self._ensemble(model).config)
