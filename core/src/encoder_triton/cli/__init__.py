@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from encoder_triton.contract import Batching, Precision, Task  # standard library only: keeps the CLI fast
+from encoder_triton.errors import EncoderTritonError  # standard library only, too
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize  # light, too
 
 app = typer.Typer(
@@ -142,7 +143,6 @@ def export(
     """
     from rich.console import Console
 
-    from encoder_triton.export.errors import ExportError
     from encoder_triton.export.pipeline import export_model
     from encoder_triton.export.precision.build import BuildOptions
     from encoder_triton.export.precision.calibration import load_calibration_texts
@@ -200,7 +200,7 @@ def export(
             progress=progress,
             build=build,
         )
-    except (ExportError, ValueError) as exc:
+    except (EncoderTritonError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -253,7 +253,7 @@ def serve(
     Example: encoder-triton serve --repo model_repository --grpc-port 8001
     """
     from encoder_triton.export.repository.writer import list_ensembles
-    from encoder_triton.server.embedded import EmbeddedTriton, EmbeddedTritonError
+    from encoder_triton.server.embedded import EmbeddedTriton
 
     server = EmbeddedTriton(
         repo,
@@ -276,7 +276,7 @@ def serve(
     signal.signal(signal.SIGTERM, terminate)
     try:
         endpoints = server.start()
-    except EmbeddedTritonError as exc:
+    except EncoderTritonError as exc:
         raise _fail(str(exc)) from exc
     except KeyboardInterrupt:
         server.stop()
