@@ -1,12 +1,14 @@
 """A missing extra reads as an install hint, not a ModuleNotFoundError from deep inside.
 
 The extra is made unimportable for real (`sys.modules[name] = None`, what Python itself does
-for a blocked import).
+for a blocked import), in a fresh interpreter for the CLI and in-process for the library.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +19,53 @@ from encoder_triton.errors import EncoderTritonError, MissingExtraError
 from encoder_triton.extras import EXTRAS, missing_modules, require_extra
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(args: list[str], blocked: list[str]) -> subprocess.CompletedProcess[str]:
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None\n"
+        "from encoder_triton.cli import main\n"
+        f"sys.argv = ['encoder-triton', *{args!r}]\n"
+        "main()\n"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "blocked", "hint"),
+    [
+        (["export", "some/model"], "onnx", "encoder-triton export needs the 'export' extra"),
+        (["export", "some/model"], "torch", "encoder-triton export needs the 'export' extra"),
+        (["serve", "--repo", "model_repository"], "pytriton", "encoder-triton serve needs the 'serve' extra"),
+        (["serve", "--gateway"], "fastapi", "encoder-triton serve --gateway needs the 'gateway' extra"),
+        (["gateway"], "uvicorn", "encoder-triton gateway needs the 'gateway' extra"),
+    ],
+)
+def test_the_cli_names_the_extra_and_the_pip_command(
+    args: list[str], blocked: str, hint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from encoder_triton.cli import app
+
+    monkeypatch.setitem(sys.modules, blocked, None)
+    result = CliRunner().invoke(app, args)
+    extra = re.search(r"the '(\w+)' extra", hint)
+    assert extra is not None
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"error: {hint}: pip install 'encoder-triton[{extra.group(1)}]'"
+
+
+def test_a_fresh_interpreter_without_any_extra_starts_and_gives_the_hint() -> None:
+    blocked = [module for modules in EXTRAS.values() for module in modules]
+    run = _cli(["export", "--help"], blocked)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    run = _cli(["export", "some/model"], blocked)
+    assert run.returncode == 1
+    assert run.stderr == "error: encoder-triton export needs the 'export' extra: pip install 'encoder-triton[export]'\n"
 
 
 def test_export_model_raises_the_hint_before_any_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
