@@ -12,7 +12,7 @@ import pytest
 
 from encoder_triton.contract import Precision
 from encoder_triton.contract.model_config import parse
-from encoder_triton.export.errors import FidelityError
+from encoder_triton.errors import FidelityError
 from encoder_triton.export.fidelity import Thresholds
 from encoder_triton.export.pipeline import export_model
 from encoder_triton.export.precision.build import BuildOptions

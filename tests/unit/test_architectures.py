@@ -6,7 +6,7 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from encoder_triton.contract import Task
-from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.errors import UnsupportedModelError
 from encoder_triton.export.source.architectures import (
     OptimumExport,
     architecture_for,

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from encoder_triton import contract
 from encoder_triton.cli import app
 from encoder_triton.contract.model_config import parse
-from encoder_triton.export.errors import FidelityError
+from encoder_triton.errors import FidelityError
 from encoder_triton.export.pipeline import export_model
 from tiny_models import build_tiny_model
 

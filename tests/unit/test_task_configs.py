@@ -116,7 +116,7 @@ def test_several_models_in_one_repository_are_listed_with_their_tasks(tmp_path: 
     assert ensembles[1].labels == ("negative", "neutral", "positive")
     assert ensembles[0].components == ("reranker_tokenizer", "reranker_encoder")
 
-    from encoder_triton.cli import describe_models
+    from encoder_triton.cli.serve import describe_models
 
     states = {n: {"state": "READY"} for n in ("reranker", "reranker_tokenizer", "reranker_encoder", "sentiment")}
     states |= {

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from encoder_triton.contract import Task
-from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.errors import UnsupportedModelError
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task
 

@@ -31,14 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from encoder_triton.bench.errors import CorpusNotFoundError
+
 CORPORA = ("lee", "polarity", "bbc")
 
 # A sentence ends at . ! or ?, maybe followed by a closing quote, before an opening capital.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019)]))\s+(?=[\"'\u201c\u2018A-Z0-9])")
-
-
-class CorpusNotFoundError(RuntimeError):
-    """A corpus package is not installed, or a corpus file is missing."""
 
 
 def _package_dir(package: str, hint: str) -> Path:

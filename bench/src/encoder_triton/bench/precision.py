@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.bench.errors import CorpusTooShortError
+
 SEQUENCE_LENGTHS = (32, 128)
 BATCH_SIZES = (1, 8, 32)
 #: onnx_int8 is the default int8 export (outlier channels apart, measured sensitive nodes kept in
@@ -68,7 +70,7 @@ def token_pool(tokenizer_file: Path, texts: Sequence[str], seq_len: int, pad_id:
     batch = tokenizer.encode(list(texts))
     full = np.flatnonzero(batch.lengths == seq_len)[:POOL]
     if len(full) < POOL:
-        raise RuntimeError(f"only {len(full)} texts reach {seq_len} tokens; need {POOL}")
+        raise CorpusTooShortError(f"only {len(full)} texts reach {seq_len} tokens; need {POOL}")
     return batch.take(full)
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_triton import contract
+from encoder_triton.bench.errors import TuneError
 from encoder_triton.bench.variants import ServerVariant, apply_variant, read_serving_config
 
 REPORT_SCHEMA = "encoder-triton-bench/tune/1"
@@ -204,7 +205,7 @@ def coordinate_descent(
 
     best = run(ServerVariant())
     if best.error is not None:
-        raise RuntimeError(f"the exported config does not serve: {best.error}")
+        raise TuneError(f"the exported config does not serve: {best.error}")
     for _ in range(plan.passes):
         improved = False
         for knob in plan.knobs:
@@ -265,7 +266,7 @@ def measure_variant(repo: Path, model: str, variant: ServerVariant, plan: TunePl
     """Serve `variant` on a fresh embedded Triton and walk the concurrency ladder."""
     from encoder_triton.bench.loadgen import run_closed_loop
     from encoder_triton.bench.sweep import connector, serve_variant
-    from encoder_triton.server.embedded import EmbeddedTritonError
+    from encoder_triton.errors import EmbeddedTritonError
 
     trial = Trial(variant)
     with contextlib.ExitStack() as stack:

@@ -31,7 +31,7 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.contract import Precision, Task
-from encoder_triton.export.errors import FidelityError
+from encoder_triton.errors import FidelityError
 from encoder_triton.export.fidelity import (
     REFERENCE_QUERIES,
     REFERENCE_TEXTS,
@@ -53,6 +53,7 @@ from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions,
 from encoder_triton.export.source.architectures import architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task, num_labels
+from encoder_triton.extras import require_extra
 from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
@@ -110,6 +111,7 @@ def export_model(
     on the python backend); the served artefact must then meet its precision's fidelity bounds
     (see `fidelity`), or the export fails the same way unless `build.accept_degraded`.
     """
+    require_extra("export", needed_by="export_model")
     options = options or ServingOptions()
     build = build or BuildOptions()
     started = time.perf_counter()

@@ -12,7 +12,6 @@ import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,23 +21,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from encoder_triton.client import AsyncEncoderClient, EncoderError, InvalidInputError
+from encoder_triton.errors import PayloadTooLarge, UnauthorizedError
 from encoder_triton.gateway import schemas
-from encoder_triton.gateway.errors import PayloadTooLarge, error_body, headers_for, status_for
+from encoder_triton.gateway.errors import error_body, headers_for, status_for
+from encoder_triton.gateway.settings import GatewaySettings
 
 _OPENAI_PREFIX = "/v1/embeddings", "/v1/models"
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    """What the gateway talks to and what it accepts."""
-
-    triton_url: str = "127.0.0.1:8001"
-    protocol: str = "grpc"
-    api_keys: frozenset[str] = field(default_factory=frozenset)
-    max_inputs: int = 2048  # OpenAI's own limit per /v1/embeddings request
-    max_request_chars: int = 8_000_000
-    timeout_s: float = 60.0
-    max_concurrency: int = 4
 
 
 def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = None) -> FastAPI:
@@ -112,7 +100,7 @@ def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = No
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, k) for k in settings.api_keys):
-            raise _UnauthorizedError
+            raise UnauthorizedError
 
     def check_size(texts: list[str]) -> None:
         if len(texts) > settings.max_inputs:
@@ -121,8 +109,8 @@ def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = No
         if chars > settings.max_request_chars:
             raise PayloadTooLarge(f"{chars:,} characters, over the limit of {settings.max_request_chars:,}")
 
-    @app.exception_handler(_UnauthorizedError)
-    async def _unauthorized(request: Request, exc: _UnauthorizedError) -> JSONResponse:
+    @app.exception_handler(UnauthorizedError)
+    async def _unauthorized(request: Request, exc: UnauthorizedError) -> JSONResponse:
         response = failure(request, 401, "missing or invalid API key: send 'Authorization: Bearer <key>'")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -243,10 +231,6 @@ def create_app(settings: GatewaySettings, client: AsyncEncoderClient | None = No
 
     app.state.settings = settings
     return app
-
-
-class _UnauthorizedError(Exception):
-    """Raised by the auth dependency; answered 401 in the route's own error shape."""
 
 
 def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:

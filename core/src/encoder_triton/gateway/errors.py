@@ -41,10 +41,6 @@ _STATUS: list[tuple[type[EncoderError], int, str]] = [
 ]
 
 
-class PayloadTooLarge(Exception):
-    """A request over the gateway's limits (413)."""
-
-
 def status_for(error: EncoderError) -> int:
     return next((status for kind, status, _ in _STATUS if isinstance(error, kind)), 502)
 

@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from encoder_triton.errors import ProviderUnavailableError
 from encoder_triton.runtime.shape_buckets import Profile
 
 #: Short names used in configs and on the command line -> ONNX Runtime's provider names.
@@ -44,10 +45,6 @@ DEFAULT_GPU_PREFERENCE = ("cuda",)
 CUDA_ATTENTION_KERNELS = str(1 | 2 | 4 | 16 | 32)
 
 Provider = tuple[str, dict[str, str]]
-
-
-class ProviderUnavailableError(RuntimeError):
-    """No requested execution provider exists in the installed onnxruntime."""
 
 
 def parse_preference(text: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from encoder_triton import contract
+from encoder_triton.errors import InvalidTextError
 from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
 from encoder_triton.runtime.providers import (
     CUDA_ATTENTION_KERNELS,
@@ -29,7 +30,7 @@ from encoder_triton.runtime.providers import (
     select_providers,
 )
 from encoder_triton.runtime.shape_buckets import length_buckets, optimization_profiles, parse_buckets
-from encoder_triton.runtime.texts import InvalidTextError, decode_texts
+from encoder_triton.runtime.texts import decode_texts
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
 #: Looks up a request's input tensor by name (None when the request lacks it).

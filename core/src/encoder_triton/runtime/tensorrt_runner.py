@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from encoder_triton.contract import Batching
+from encoder_triton.errors import TensorRTUnavailableError
 from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, encode_in_sub_batches
 from encoder_triton.runtime.shape_buckets import Profile, pick_profile
 from encoder_triton.runtime.tokenization import TokenBatch
@@ -32,10 +33,6 @@ INSTALL_HINT = (
     "install TensorRT and a CUDA build of torch on a machine with an NVIDIA GPU "
     "(pip install tensorrt torch), or serve the ONNX export instead (--format onnx)"
 )
-
-
-class TensorRTUnavailableError(RuntimeError):
-    """TensorRT, torch with CUDA, or a GPU is missing; the message says what to install."""
 
 
 def import_tensorrt() -> Any:

@@ -10,7 +10,7 @@ Example:
     >>> decode_texts([b""])
     Traceback (most recent call last):
     ...
-    encoder_triton.runtime.texts.InvalidTextError: text 0 is empty: send at least one non-whitespace character per text
+    encoder_triton.errors.InvalidTextError: text 0 is empty: send at least one non-whitespace character per text
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from encoder_triton.errors import InvalidTextError
+
 #: How many bad rows one error message names before it summarises the rest.
 _MAX_NAMED_ROWS = 5
-
-
-class InvalidTextError(ValueError):
-    """A request carried a text that cannot be encoded; the message says which and why."""
 
 
 def decode_texts(rows: Iterable[object] | np.ndarray, *, max_chars: int | None = None, kind: str = "text") -> list[str]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton.errors import InvalidTextError
 from encoder_triton.runtime.steps import EncoderStep, InputGetter, ModelArgs, TokenizerStep
-from encoder_triton.runtime.texts import InvalidTextError
 
 try:  # Only importable inside Triton's python-backend stub.
     import triton_python_backend_utils as pb_utils

@@ -39,13 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from encoder_triton.errors import EmbeddedTritonError
+from encoder_triton.extras import require_extra
+
 #: Triton APIs that can change or inspect the server beyond inference; kept behind a key.
 RESTRICTED_APIS = "model-repository,shared-memory,trace,logging"
 ADMIN_HEADER = "admin-key"
-
-
-class EmbeddedTritonError(RuntimeError):
-    """The embedded Triton could not be started; the message carries Triton's own reason."""
+#: Seconds to wait for every model to load before giving up with their states.
+STARTUP_TIMEOUT_S = 180.0
+#: Bytes of the local response cache that models exported with `--cache` use.
+CACHE_SIZE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,10 @@ class TritonInstall:
 
     @classmethod
     def find(cls) -> TritonInstall:
+        require_extra("serve", needed_by="the embedded Triton")
         spec = importlib.util.find_spec("pytriton")
         if spec is None or not spec.submodule_search_locations:
-            raise EmbeddedTritonError("the embedded Triton needs the serve extra: pip install 'encoder-triton[serve]'")
+            raise EmbeddedTritonError(f"pytriton at {spec and spec.origin} is not the nvidia-pytriton package")
         package = Path(next(iter(spec.submodule_search_locations)))
         root = package / "tritonserver"
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -117,12 +121,12 @@ class EmbeddedTriton:
         http_port: int | None = None,
         grpc_port: int | None = None,
         metrics_port: int | None = None,
-        startup_timeout_s: float = 180.0,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
         exit_timeout_s: int = 10,
         log: TextIO | None = None,
         extra_args: Sequence[str] = (),
         admin_key: str | None = None,
-        cache_size_bytes: int = 256 * 1024 * 1024,
+        cache_size_bytes: int = CACHE_SIZE_BYTES,
         rate_limit: bool = False,
     ) -> None:
         self.repo = Path(repo).resolve()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from encoder_triton import contract
 from encoder_triton.contract import Task
-from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.errors import UnsupportedModelError
 from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, fold_classification, fold_rerank
 from encoder_triton.export.graph.pooling import Pooling, fold_pooling
 from encoder_triton.export.source.architectures import ExportSpec, architecture_for, raw_output

@@ -35,20 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from encoder_triton.export.errors import ExportError
+from encoder_triton.errors import TensorRTBuildError, TensorRTUnavailableError
 from encoder_triton.runtime.providers import cache_root
 from encoder_triton.runtime.shape_buckets import Profile, length_buckets, optimization_profiles
-from encoder_triton.runtime.tensorrt_runner import TensorRTUnavailableError, import_tensorrt
+from encoder_triton.runtime.tensorrt_runner import import_tensorrt
 
 PLAN_FILE = "model.plan"
 #: Layers named with this prefix (pooling and normalisation) are pinned to fp32.
 FP32_LAYER_PREFIX = "et_pool/"
 #: Bumped when the way we build changes, so old cached engines are not reused.
 _BUILD_RECIPE = 1
-
-
-class TensorRTBuildError(ExportError):
-    """TensorRT is missing or could not build an engine from the graph."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from encoder_triton.contract import Task
-from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.errors import UnsupportedModelError
 from encoder_triton.export.source.resolve import ModelSource
 
 #: The raw graph's output for each task, before pooling / activation are folded in.

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_triton.export.errors import ModelSourceError
+from encoder_triton.errors import ModelSourceError
+from encoder_triton.extras import require_extra
 
 #: Folder names too generic to name a model after (the packaged model lives in `.../model`).
 _GENERIC_DIRS = {"model", "models", "snapshot", "main", "onnx"}
@@ -81,10 +82,9 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
 
 
 def _download(repo_id: str, revision: str | None) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:  # pragma: no cover - part of the export extra
-        raise ModelSourceError("install the export extra: pip install 'encoder-triton[export]'") from exc
+    require_extra("export", needed_by=f"downloading {repo_id!r} from the Hugging Face hub")
+    from huggingface_hub import snapshot_download
+
     try:
         return Path(snapshot_download(repo_id, revision=revision))
     except Exception as exc:  # noqa: BLE001 - hub errors are many; all mean "not fetched"

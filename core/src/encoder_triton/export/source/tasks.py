@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from encoder_triton.contract import Task
-from encoder_triton.export.errors import UnsupportedModelError
+from encoder_triton.errors import UnsupportedModelError
 from encoder_triton.export.source.resolve import ModelSource
 
 _SEQUENCE_CLASSIFIER = "ForSequenceClassification"
