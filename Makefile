@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine (see README):
 #   make demo   export the packaged all-MiniLM-L6-v2, serve it on the embedded Triton, query it
-#   make test   run the test suite
+#   make test   run the test suite (make test-fast: the unit tier alone, no torch, no server)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test test-fast lint clean
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -100,21 +100,46 @@ def test_a_written_variant_serves_with_its_new_limits(
     assert np.sum(got * reference, axis=1).min() >= 0.9999
 
 
-def test_tune_cli_measures_compares_and_writes_or_keeps(minilm_repo: Path, tmp_path: Path) -> None:
+#: The exported queue delay of the repository the tune tests start from: at concurrency 4, each
+#: request then waits this long in each step, so every candidate delay (0 to 5 ms) serves many
+#: times more texts/s and the search must find, and the comparison confirm, a better config.
+SLOW_EXPORTED_DELAY_US = 200_000
+
+
+@pytest.fixture
+def slow_repo(minilm_repo: Path, tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     shutil.copytree(minilm_repo, repo)
-    before = {p: p.read_text() for p in repo.rglob("config.pbtxt")}
+    apply_variant(repo, "minilm", ServerVariant(max_queue_delay_us=SLOW_EXPORTED_DELAY_US), backup_suffix=".exported")
+    return repo
+
+
+def _tune(repo: Path, *options: str) -> tuple[dict[str, Any], str]:
+    """Run `encoder-triton tune` on `repo/minilm` over the queue delay only; (report, stdout)."""
     command = [
         *(sys.executable, "-m", "encoder_triton.cli", "tune", str(repo / "minilm"), "--p99-ms", "5000"),
         *("--knobs", "max_queue_delay_us", "--concurrency", "4", "--window-s", "1", "--warmup-s", "0.5"),
-        *("--repeats", "1"),
+        *("--repeats", "1", *options),
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    report: dict[str, Any] = json.loads((repo / "minilm" / "tune_report.json").read_text())
-    assert (repo / "minilm" / "tune_report.md").read_text().startswith("# Tuning `minilm`")
-    labels = [t["config"] for t in report["trials"]]
-    assert labels == ["as exported", "delay=0us", "delay=500us", "delay=5000us"]
+    return json.loads((repo / "minilm" / "tune_report.json").read_text()), run.stdout
+
+
+def _files(repo: Path) -> dict[Path, bytes]:
+    """Every config file of the repository (configs and their backups), byte for byte."""
+    return {p: p.read_bytes() for p in repo.rglob("config.pbtxt*")}
+
+
+#: The trials of a delay-only search from SLOW_EXPORTED_DELAY_US: each candidate value once.
+DELAY_TRIALS = ["as exported", "delay=0us", "delay=500us", "delay=2000us", "delay=5000us"]
+
+
+def test_tune_cli_writes_a_confirmed_gain_and_keeps_the_previous_configs(slow_repo: Path) -> None:
+    before = _files(slow_repo)
+    report, stdout = _tune(slow_repo)
+    assert (slow_repo / "minilm" / "tune_report.md").read_text().startswith("# Tuning `minilm`")
+    assert [t["config"] for t in report["trials"]] == DELAY_TRIALS
     assert all(t["score_texts_per_s"] > 0 for t in report["trials"])  # measured, within a loose bound
     rows = {r["name"]: r for r in report["comparison"]["rows"]}
     assert set(rows) == {
@@ -126,15 +151,33 @@ def test_tune_cli_measures_compares_and_writes_or_keeps(minilm_repo: Path, tmp_p
     }
     assert all(r["texts_per_s"] > 0 for r in rows.values())
     assert rows["in-process pad-to-longest"]["vs_in_process_pad_to_longest"] == 1.0
+    assert rows["served tuned"]["texts_per_s"] > rows["served token-budget"]["texts_per_s"]
+
     decision = report["decision"]
-    encoder = parse((repo / "minilm_encoder" / "config.pbtxt").read_text())
-    backups = sorted(p.name for p in repo.rglob("config.pbtxt.before-tune-*"))
-    if decision["write"]:
-        assert encoder.dynamic_batching.max_queue_delay_microseconds == decision["knobs"]["max_queue_delay_us"]
-        assert backups == [decision["previous_configs_kept_as"]] * 2  # tokenizer and encoder
-        assert (repo / "minilm_encoder" / decision["previous_configs_kept_as"]).read_text() == before[
-            repo / "minilm_encoder" / "config.pbtxt"
-        ]
-    else:
-        assert {p: p.read_text() for p in repo.rglob("config.pbtxt")} == before and not backups
-    assert decision["reason"] in run.stdout
+    assert decision["write"] is True
+    assert decision["reason"] == "fastest within the bound, confirmed by the final comparison"
+    assert decision["reason"] in stdout
+    delay = decision["knobs"]["max_queue_delay_us"]
+    assert set(decision["knobs"]) == {"max_queue_delay_us"} and delay < SLOW_EXPORTED_DELAY_US
+    # Written: exactly the two step configs changed, to the decided delay, and each old one is
+    # kept beside it, byte for byte; nothing else changed.
+    kept_as = decision["previous_configs_kept_as"]
+    steps = [slow_repo / "minilm_tokenizer" / "config.pbtxt", slow_repo / "minilm_encoder" / "config.pbtxt"]
+    after = _files(slow_repo)
+    assert sorted(after) == sorted([*before, *(p.with_name(kept_as) for p in steps)])
+    for path in steps:
+        assert after[path.with_name(kept_as)] == before[path]
+        assert parse(after[path].decode()).dynamic_batching.max_queue_delay_microseconds == delay
+    assert {p: after[p] for p in before if p not in steps} == {p: before[p] for p in before if p not in steps}
+
+
+def test_tune_cli_dry_run_measures_and_writes_nothing(slow_repo: Path) -> None:
+    before = _files(slow_repo)
+    report, stdout = _tune(slow_repo, "--dry-run", "--no-compare")
+    assert [t["config"] for t in report["trials"]] == DELAY_TRIALS
+    assert report["comparison"] is None
+    decision = report["decision"]
+    assert decision["knobs"] != {}, "the search found nothing better than the slow exported config"
+    assert (decision["write"], decision["reason"]) == (False, "dry run: nothing written")
+    assert decision["reason"] in stdout
+    assert _files(slow_repo) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -139,33 +140,84 @@ def test_bad_input_gets_clear_errors_and_server_keeps_serving(minilm_server: Any
         assert client.embed(["still serving"], model="minilm").vectors.shape == (1, 384)
 
 
-def test_one_bad_request_does_not_fail_the_others_in_its_batch(minilm_server: Any, varied_sentences: list[str]) -> None:
-    url = minilm_server.endpoints.grpc
+#: A queue delay far longer than it takes the threads below to send: Triton's dynamic batchers
+#: (tokenizer and encoder) hold the first request until every other one has joined its batch.
+PATIENT_DELAY_US = 1_000_000
+
+#: The bad requests of the shared batch, by index, each with the error only it must get.
+BAD_REQUESTS: dict[int, tuple[list[Any], str]] = {
+    0: ([""], "text 0 is empty"),
+    6: (["a fine text", "   "], "text 1 is empty"),
+    12: ([b"ok \xff\xfe broken"], r"text 0 is not valid UTF-8 \(byte 0xff"),
+    18: (["one", "two", ""], "text 2 is empty"),
+}
+
+
+@pytest.fixture(scope="module")
+def patient_server(minilm_repo: Path, tmp_path_factory: pytest.TempPathFactory, start_triton: Any) -> Any:
+    """The exported MiniLM with both steps' queue delay at PATIENT_DELAY_US."""
+    from encoder_triton.bench.variants import ServerVariant, make_variant
+
+    variant = ServerVariant(max_queue_delay_us=PATIENT_DELAY_US)
+    return start_triton(make_variant(minilm_repo, "minilm", variant, tmp_path_factory.mktemp("patient")))
+
+
+def test_one_bad_request_does_not_fail_the_others_in_its_batch(
+    patient_server: Any, minilm_server: Any, varied_sentences: list[str], triton_counts: Any
+) -> None:
     texts = varied_sentences[:24]
-    with EncoderClient(url) as client:
+    with EncoderClient(minilm_server.endpoints.grpc) as client:
         expected = client.embed(texts, model="minilm").vectors
+    payloads = {i: BAD_REQUESTS[i][0] if i in BAD_REQUESTS else [texts[i]] for i in range(len(texts))}
     outcomes: dict[int, Any] = {}
     barrier = threading.Barrier(len(texts))
 
     def one(index: int) -> None:
-        payload = "" if index % 6 == 0 else texts[index]  # every sixth request is bad
-        with EncoderClient(url) as client:
+        with EncoderClient(patient_server.endpoints.grpc) as client:
+            client.model_info("minilm")  # read before the barrier: only the inference races
             barrier.wait(timeout=30)
             try:
-                outcomes[index] = client.embed([payload], model="minilm").vectors[0]
+                outcomes[index] = client.embed(payloads[index], model="minilm").vectors
             except InvalidInputError as exc:
                 outcomes[index] = exc
 
+    before = triton_counts(patient_server)
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    after = _settled_counts(patient_server, triton_counts, before, "minilm_encoder", len(texts) - len(BAD_REQUESTS))
+
+    # Triton's own statistics: one tokenizer execution took every request, bad ones included.
+    rows = sum(len(payload) for payload in payloads.values())
+    assert _delta(after, before, "minilm_tokenizer") == (rows, 1), "the requests did not share one batch"
     for index in range(len(texts)):
-        if index % 6 == 0:
-            assert isinstance(outcomes[index], InvalidInputError)
+        if index in BAD_REQUESTS:
+            error = outcomes[index]
+            assert isinstance(error, InvalidInputError), f"request {index}: {error!r}"
+            assert re.search(BAD_REQUESTS[index][1], str(error)), f"request {index} got another's error: {error}"
         else:
-            np.testing.assert_allclose(outcomes[index], expected[index], atol=2e-5)
+            assert isinstance(outcomes[index], np.ndarray), f"request {index} failed: {outcomes[index]!r}"
+            assert outcomes[index].shape == (1, 384)
+            np.testing.assert_allclose(outcomes[index][0], expected[index], atol=2e-5, err_msg=f"request {index}")
+    # ... and one encoder execution every good one (a bad request never reaches the encoder).
+    assert _delta(after, before, "minilm_encoder") == (len(texts) - len(BAD_REQUESTS), 1)
+
+
+def _delta(after: dict[str, tuple[int, int]], before: dict[str, tuple[int, int]], model: str) -> tuple[int, int]:
+    """(inferences, executions) of `model` between two `triton_counts` snapshots."""
+    return after[model][0] - before[model][0], after[model][1] - before[model][1]
+
+
+def _settled_counts(server: Any, counts: Any, before: dict[str, Any], model: str, inferences: int) -> dict[str, Any]:
+    """Triton records statistics just after it responds: poll briefly until `model`'s are in."""
+    deadline = time.monotonic() + 10
+    while True:
+        now = counts(server)
+        if _delta(now, before, model)[0] >= inferences or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

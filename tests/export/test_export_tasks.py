@@ -1,4 +1,5 @@
-"""Exporting by task without a server: --task overrides, refusals, notes, reports, failures."""
+"""Exporting tiny torch models by task without a server: --task overrides, refusals, notes,
+reports, failures."""
 
 import json
 from pathlib import Path
@@ -12,6 +13,8 @@ from encoder_triton.contract.model_config import parse
 from encoder_triton.errors import FidelityError
 from encoder_triton.export.pipeline import export_model
 from tiny_models import build_tiny_model
+
+pytestmark = pytest.mark.export
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +76,3 @@ def test_every_disagreeing_row_is_reported_and_nothing_written(models: dict[str,
     (line,) = failure.value.failures  # one failing check ...
     assert line.startswith("max_abs_error") and line.endswith("(24 of 24)")  # ... naming every reference text
     assert not (tmp_path / "repo").exists()
-
-
-def test_export_help_documents_the_tasks() -> None:
-    output = " ".join(CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).output.split())
-    assert "The task (embed, classify or rerank) is detected from the model's files unless --task is given" in output
-    assert "embed|classify|rerank" in output
