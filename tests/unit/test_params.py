@@ -13,12 +13,14 @@ from encoder_triton.contract.model_config import parse_file
 from encoder_triton.contract.params import (
     DEFAULT_BATCHING,
     DEFAULT_MAX_BATCH_TOKENS,
+    DEFAULT_MAX_CHARS,
     DEFAULT_TRUNCATION,
     ComponentParams,
     EncoderParams,
     EnsembleParams,
     TokenizerParams,
 )
+from encoder_triton.export.repository import ServingOptions
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -77,12 +79,15 @@ def test_golden_configs_read_and_write_back_the_same_parameters(golden: Path) ->
     assert kind.from_parameters(config.parameters).to_parameters() == config.parameters
 
 
-def test_defaults_are_the_documented_ones() -> None:
+def test_defaults_are_the_documented_ones_and_serving_options_share_them() -> None:
     encoder = EncoderParams(max_length=8)
     assert encoder.max_batch_tokens == DEFAULT_MAX_BATCH_TOKENS == 8192
     assert encoder.batching is DEFAULT_BATCHING is Batching.TOKEN_BUDGET
     assert (encoder.precision, encoder.runner, encoder.intra_op_spinning) == (Precision.FP32, Runner.ONNXRUNTIME, False)
     assert TokenizerParams(max_length=8).truncation is DEFAULT_TRUNCATION is True
+    options = ServingOptions()
+    assert (options.max_batch_tokens, options.batching) == (DEFAULT_MAX_BATCH_TOKENS, DEFAULT_BATCHING)
+    assert (options.max_chars, options.truncate) == (DEFAULT_MAX_CHARS, DEFAULT_TRUNCATION)
 
 
 def test_a_config_without_optional_keys_reads_as_the_defaults() -> None:
