@@ -13,6 +13,7 @@ from encoder_triton.contract import Batching, Precision
 from encoder_triton.contract.params import EncoderParams, EnsembleParams, TokenizerParams
 from encoder_triton.export.precision.execution import Backend, EncoderExecution
 from encoder_triton.export.repository import EncoderSpec, ServingOptions, WarmupSample, read_model, write_repository
+from encoder_triton.runtime.steps import ModelArgs
 
 SPEC = EncoderSpec(contract.Task.EMBED, 384, 256, 0, contract.ENCODER_INPUTS, "org/minilm", normalized=True)
 WARMUP = WarmupSample("a b c", {name: np.zeros(5, dtype=np.int64) for name in SPEC.encoder_inputs})
@@ -93,3 +94,12 @@ def test_strict_reading_refuses_hand_edits_it_cannot_keep(tmp_path: Path) -> Non
     assert read_model(repo, "m").encoder.name == "m_encoder"
     with pytest.raises(ValueError, match="version_policy"):
         read_model(repo, "m", strict=True)
+
+
+def test_the_runtime_names_the_model_and_key_of_a_bad_parameter(tmp_path: Path) -> None:
+    repo = _export(tmp_path, SPEC, ServingOptions())
+    config = repo / "m_encoder" / "config.pbtxt"
+    config.write_text(config.read_text().replace('"token_budget"', '"fastest"'))
+    args = ModelArgs.from_directory(repo / "m_encoder")
+    with pytest.raises(ValueError, match="config.pbtxt of m_encoder: config parameter 'batching'"):
+        args.params(EncoderParams)
