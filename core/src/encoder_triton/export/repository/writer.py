@@ -17,8 +17,6 @@ import shutil
 import struct
 from pathlib import Path
 
-import numpy as np
-
 from encoder_triton import contract
 from encoder_triton.contract.model_config import render
 from encoder_triton.export.repository.configs import EncoderSpec, WarmupSample, repository_configs
@@ -84,6 +82,8 @@ def write_repository(
 
 def _write_warmup_files(folder: Path, sample: WarmupSample, *, text_input: bool) -> None:
     """Raw warmup inputs as Triton reads them: BYTES elements are length-prefixed (uint32 LE)."""
+    import numpy as np  # here: the CLI and the bench's tune command import this package at start
+
     folder.mkdir()
     if text_input:
         texts = (
