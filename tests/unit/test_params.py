@@ -21,6 +21,7 @@ from encoder_triton.contract.params import (
     TokenizerParams,
 )
 from encoder_triton.export.repository import ServingOptions
+from encoder_triton.export.repository.options import ENCODER_KNOBS
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -88,6 +89,20 @@ def test_defaults_are_the_documented_ones_and_serving_options_share_them() -> No
     options = ServingOptions()
     assert (options.max_batch_tokens, options.batching) == (DEFAULT_MAX_BATCH_TOKENS, DEFAULT_BATCHING)
     assert (options.max_chars, options.truncate) == (DEFAULT_MAX_CHARS, DEFAULT_TRUNCATION)
+
+
+def test_the_serving_options_the_encoder_reads_are_its_params_fields_with_the_same_defaults() -> None:
+    options, params = ServingOptions(), EncoderParams(max_length=8)
+    names = {f.name for f in fields(EncoderParams)}
+    for name in ENCODER_KNOBS:
+        assert name in names and getattr(options, name) == getattr(params, name)
+
+
+def test_enum_fields_take_their_values_too() -> None:
+    params = EncoderParams(max_length=8, batching="pad_to_longest")  # type: ignore[arg-type]
+    assert params.batching is Batching.PAD_TO_LONGEST
+    with pytest.raises(ValueError, match="config parameter 'batching': 'fastest' is not one of"):
+        EncoderParams(max_length=8, batching="fastest")  # type: ignore[arg-type]
 
 
 def test_a_config_without_optional_keys_reads_as_the_defaults() -> None:

@@ -209,7 +209,5 @@ def _edit_encoder(config: ModelConfig, variant: ServerVariant) -> ModelConfig:
     }
     if not changes:
         return config
-    if "batching" in changes:  # the variant holds the value, the parameters the enum
-        changes["batching"] = contract.Batching(changes["batching"])
     params = replace(EncoderParams.from_parameters(config.parameters), **changes)
     return replace(config, parameters=params.merged(config.parameters))

@@ -55,11 +55,13 @@ P = TypeVar("P", bound="ComponentParams")
 
 @dataclass(frozen=True)
 class Codec(Generic[T]):
-    """A value's text form in config.pbtxt; `expected` says what a valid text looks like."""
+    """A value's text form in config.pbtxt; `expected` says what a valid text looks like.
+    `coerce` turns what code may pass (an enum's value) into the field's type."""
 
     expected: str
     decode: Callable[[str], T]
     encode: Callable[[T], str] = str
+    coerce: Callable[[Any], T] | None = None
 
 
 def _bool(text: str) -> bool:
@@ -70,7 +72,7 @@ def _bool(text: str) -> bool:
 
 
 def _enum(cls: type[enum.Enum]) -> Codec[Any]:
-    return Codec("one of " + ", ".join(str(m.value) for m in cls), cls, lambda member: str(member.value))
+    return Codec("one of " + ", ".join(str(m.value) for m in cls), cls, lambda member: str(member.value), cls)
 
 
 def parse_length_buckets(text: str) -> tuple[int, ...]:
@@ -180,7 +182,15 @@ class ComponentParams:
     def __post_init__(self) -> None:
         for f, spec in self._keys():
             value = getattr(self, f.name)
-            if spec.minimum is not None and value is not None and value < spec.minimum:
+            if value is None:
+                continue
+            if spec.codec.coerce is not None:
+                try:
+                    value = spec.codec.coerce(value)
+                except ValueError as exc:
+                    raise ValueError(f"config parameter {spec.key!r}: {value!r} is not {spec.codec.expected}") from exc
+                object.__setattr__(self, f.name, value)  # frozen: the dataclass's own way round it
+            if spec.minimum is not None and value < spec.minimum:
                 raise ValueError(f"config parameter {spec.key!r} must be >= {spec.minimum}, got {value}")
 
 

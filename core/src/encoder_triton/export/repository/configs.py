@@ -34,7 +34,7 @@ from encoder_triton.contract.model_config import (
 from encoder_triton.contract.params import DEFAULT_TOKENIZER_FILE, EncoderParams, EnsembleParams, TokenizerParams
 from encoder_triton.export.precision.execution import Backend, Device, EncoderExecution
 from encoder_triton.export.repository.native import native_encoder_config
-from encoder_triton.export.repository.options import ServingOptions
+from encoder_triton.export.repository.options import ENCODER_KNOBS, ServingOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,11 +99,10 @@ def encoder_params(spec: EncoderSpec, options: ServingOptions) -> EncoderParams:
         max_length=spec.max_length,
         pad_id=spec.pad_id,
         encoder_file=execution.file,
-        max_batch_tokens=options.max_batch_tokens,
-        batching=contract.Batching(options.batching),
         precision=execution.precision,
         runner=execution.runner,
         execution_providers=execution.gpu_providers if on_gpu_ort else None,
+        **{name: getattr(options, name) for name in ENCODER_KNOBS},
     )
 
 

@@ -26,6 +26,12 @@ from encoder_triton.contract.params import (
     DEFAULT_TRUNCATION,
 )
 
+#: ServingOptions fields that the encoder step reads as the `EncoderParams` fields of the same
+#: name: `configs.encoder_params` writes them and `reader` reads them back from this one list,
+#: so a new encoder knob is a field here (and in the list), a field in EncoderParams, and its
+#: use in the runtime.
+ENCODER_KNOBS = ("max_batch_tokens", "batching")
+
 
 @dataclass(frozen=True)
 class ServingOptions:

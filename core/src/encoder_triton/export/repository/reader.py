@@ -20,14 +20,8 @@ from pathlib import Path
 
 from encoder_triton import contract
 from encoder_triton.contract.model_config import DynamicBatching, ModelConfig, parse_file
-from encoder_triton.contract.params import (
-    DEFAULT_BATCHING,
-    DEFAULT_MAX_BATCH_TOKENS,
-    EncoderParams,
-    EnsembleParams,
-    TokenizerParams,
-)
-from encoder_triton.export.repository.options import ServingOptions
+from encoder_triton.contract.params import EncoderParams, EnsembleParams, TokenizerParams
+from encoder_triton.export.repository.options import ENCODER_KNOBS, ServingOptions
 
 
 @dataclass(frozen=True)
@@ -68,8 +62,8 @@ class ExportedModel:
     def options(self) -> ServingOptions:
         """The serving options these configs were rendered from (what the tuner starts from).
 
-        The steps' batching knobs are the encoder's; a native encoder has no token budget, so
-        those two keep their defaults.
+        The steps' batching knobs are the encoder's; a native encoder has no parameters of ours,
+        so its `ENCODER_KNOBS` keep their defaults.
         """
         batching = self.encoder.dynamic_batching or DynamicBatching()
         tokenizer, encoder = self.tokenizer_params, self.encoder_params
@@ -79,8 +73,6 @@ class ExportedModel:
             instances=sum(g.count for g in groups) or 1,
             tokenizer_instances=sum(g.count for g in self.tokenizer.instance_groups) or 1,
             max_queue_delay_us=batching.max_queue_delay_microseconds,
-            max_batch_tokens=DEFAULT_MAX_BATCH_TOKENS if encoder is None else encoder.max_batch_tokens,
-            batching=DEFAULT_BATCHING if encoder is None else encoder.batching,
             preferred_batch_sizes=batching.preferred_batch_size,
             max_queue_size=batching.max_queue_size,
             queue_timeout_us=batching.queue_timeout_microseconds,
@@ -89,6 +81,7 @@ class ExportedModel:
             rate_limiter_resources=groups[0].rate_limiter_resources if groups else (),
             max_chars=tokenizer.max_chars,
             truncate=tokenizer.truncation,
+            **({} if encoder is None else {name: getattr(encoder, name) for name in ENCODER_KNOBS}),
         )
 
 
