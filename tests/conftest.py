@@ -80,7 +80,7 @@ def ops_server(
 ) -> object:
     """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
     from encoder_triton.export.pipeline import export_model
-    from encoder_triton.export.repository.writer import ServingOptions
+    from encoder_triton.export.repository import ServingOptions
 
     repo = tmp_path_factory.mktemp("ops_repo")
     options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)

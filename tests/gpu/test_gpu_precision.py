@@ -72,7 +72,7 @@ def test_tensorrt_engine_is_built_cached_served_and_faithful(
     from encoder_triton.export.pipeline import export_model
     from encoder_triton.export.precision.build import BuildOptions
     from encoder_triton.export.precision.execution import ArtifactFormat
-    from encoder_triton.export.repository.writer import ServingOptions
+    from encoder_triton.export.repository import ServingOptions
 
     build = BuildOptions(
         precision=Precision.FP16, format=ArtifactFormat.TENSORRT, tensorrt_cache_dir=tmp_path / "cache"

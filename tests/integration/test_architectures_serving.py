@@ -146,7 +146,7 @@ def test_token_type_ids_and_pad_ids_are_the_models_own(tiny_repo: dict[str, Any]
 
 def test_every_model_loaded_and_serve_lists_them(tiny_repo: dict[str, Any], tiny_server: Any) -> None:
     from encoder_triton.cli.serve import describe_models
-    from encoder_triton.export.repository.writer import list_ensembles
+    from encoder_triton.export.repository import list_ensembles
 
     ensembles = list_ensembles(tiny_repo["repo"])
     assert [e.name for e in ensembles] == sorted(c.name for c in CASES)

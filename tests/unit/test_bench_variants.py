@@ -10,7 +10,7 @@ import pytest
 from encoder_triton import contract
 from encoder_triton.bench.variants import ServerVariant, apply_variant, make_variant, read_serving_config
 from encoder_triton.contract.model_config import parse, render
-from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, repository_configs
+from encoder_triton.export.repository import EncoderSpec, ServingOptions, WarmupSample, repository_configs
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from encoder_triton.contract.model_config import parse, render
 from encoder_triton.export.precision.build import BuildOptions
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, EncoderExecution, Optimize
 from encoder_triton.export.precision.optimize import optimizer_settings
-from encoder_triton.export.repository.writer import (
+from encoder_triton.export.repository import (
     EncoderSpec,
     ServingOptions,
     WarmupSample,

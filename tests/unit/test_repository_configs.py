@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from encoder_triton import contract
 from encoder_triton.contract.model_config import ModelConfig, Tensor, parse, render
-from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, repository_configs
+from encoder_triton.export.repository import EncoderSpec, ServingOptions, WarmupSample, repository_configs
 
 GOLDEN = Path(__file__).parent / "golden"
 SPEC = EncoderSpec(

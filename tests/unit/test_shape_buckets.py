@@ -2,12 +2,12 @@
 
 import pytest
 
+from encoder_triton.contract.params import parse_length_buckets
 from encoder_triton.runtime.shape_buckets import (
     Profile,
     bucket_for,
     length_buckets,
     optimization_profiles,
-    parse_buckets,
     pick_profile,
 )
 
@@ -24,11 +24,11 @@ def test_bucket_for_picks_the_smallest_that_fits() -> None:
     assert [bucket_for(n, (16, 32, 64)) for n in (1, 16, 17, 64, 99)] == [16, 16, 32, 64, 64]
 
 
-def test_parse_buckets() -> None:
-    assert parse_buckets("64, 16,32,16") == (16, 32, 64)
+def test_parse_length_buckets() -> None:
+    assert parse_length_buckets("64, 16,32,16") == (16, 32, 64)
     for bad in ("", "a,b", "0,16"):
         with pytest.raises(ValueError):
-            parse_buckets(bad)
+            parse_length_buckets(bad)
 
 
 def test_profiles_cover_every_shape_exactly_once() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from encoder_triton import contract
 from encoder_triton.contract.model_config import parse, render
-from encoder_triton.export.repository.writer import (
+from encoder_triton.export.repository import (
     EncoderSpec,
     ServingOptions,
     WarmupSample,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_triton import contract
+from encoder_triton.contract.params import DEFAULT_BATCHING, DEFAULT_ENCODER_FILE, EncoderParams
 
 DEFAULT_BATCH_SIZES = (1, 8, 16, 32, 64)
 
@@ -54,7 +55,7 @@ class BaselineResult:
     points: tuple[BaselinePoint, ...]
     intra_op_threads: int
     max_batch_tokens: int
-    batching: str = "token_budget"
+    batching: str = DEFAULT_BATCHING.value
 
     @property
     def best(self) -> BaselinePoint:
@@ -109,39 +110,31 @@ class InProcessModel:
 
         `batching` (token_budget or pad_to_longest) overrides the exported encoder's.
         """
-        from encoder_triton.contract.model_config import parse
-        from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
+        from encoder_triton.export.repository import read_model
+        from encoder_triton.runtime.encoder import OnnxEncoder
         from encoder_triton.runtime.tokenization import TextTokenizer
 
-        tokenizer_name, encoder_name = contract.component_names(model)
-        tokenizer_dir, encoder_dir = Path(repo) / tokenizer_name, Path(repo) / encoder_name
-        for folder in (tokenizer_dir, encoder_dir):
-            if not (folder / "config.pbtxt").is_file():
-                raise FileNotFoundError(
-                    f"{folder}/config.pbtxt not found: is {model!r} an encoder-triton export in {repo}?"
-                )
-        tokenizer_cfg = parse((tokenizer_dir / "config.pbtxt").read_text())
-        encoder_cfg = parse((encoder_dir / "config.pbtxt").read_text())
-
-        def param(config: Any, key: str, default: str) -> str:
-            return config.parameters[key].string_value if key in config.parameters else default
-
+        exported = read_model(repo, model)
+        tokenizer_params = exported.tokenizer_params
+        # A native encoder has no parameters of ours: its file, with the runtime's defaults.
+        encoder_params = exported.encoder_params or EncoderParams(
+            max_length=tokenizer_params.max_length,
+            encoder_file=exported.encoder.default_model_filename or DEFAULT_ENCODER_FILE,
+        )
         tokenizer = TextTokenizer.from_file(
-            tokenizer_dir / "1" / param(tokenizer_cfg, contract.Param.TOKENIZER_FILE, "tokenizer.json"),
-            max_length=int(param(tokenizer_cfg, contract.Param.MAX_LENGTH, "512")),
-            pad_id=int(param(tokenizer_cfg, contract.Param.PAD_ID, "0")),
-            with_token_type_ids=contract.TOKEN_TYPE_IDS in [o.name for o in tokenizer_cfg.output],
+            exported.version_dir(exported.tokenizer) / tokenizer_params.tokenizer_file,
+            max_length=tokenizer_params.max_length,
+            pad_id=tokenizer_params.pad_id,
+            with_token_type_ids=contract.TOKEN_TYPE_IDS in [o.name for o in exported.tokenizer.outputs],
         )
         encoder = OnnxEncoder(
-            encoder_dir / "1" / param(encoder_cfg, contract.Param.ENCODER_FILE, "model.onnx"),
+            exported.version_dir(exported.encoder) / encoder_params.encoder_file,
             intra_op_threads=intra_op_threads,
-            max_batch_tokens=int(param(encoder_cfg, contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS))),
+            max_batch_tokens=encoder_params.max_batch_tokens,
             allow_spinning=allow_spinning,
-            batching=contract.Batching(
-                batching or param(encoder_cfg, contract.Param.BATCHING, contract.Batching.TOKEN_BUDGET.value)
-            ),
+            batching=contract.Batching(batching) if batching else encoder_params.batching,
         )
-        return cls(tokenizer, encoder, int(encoder_cfg.max_batch_size), intra_op_threads, allow_spinning)
+        return cls(tokenizer, encoder, exported.encoder.max_batch_size, intra_op_threads, allow_spinning)
 
     def embed(self, texts: Sequence[str]) -> Any:
         return self.encoder.encode(self.tokenizer.encode(list(texts)))

@@ -48,7 +48,9 @@ from typing import Any
 
 from encoder_triton import contract
 from encoder_triton.bench.errors import TuneError
-from encoder_triton.bench.variants import ServerVariant, apply_variant, read_serving_config
+from encoder_triton.bench.variants import ServerVariant, apply_variant, serving_config
+from encoder_triton.contract.params import DEFAULT_MAX_BATCH_TOKENS
+from encoder_triton.export.repository import ExportedModel, read_model
 
 REPORT_SCHEMA = "encoder-triton-bench/tune/1"
 
@@ -77,7 +79,8 @@ class TuneSpace:
     intra_op_threads: tuple[int, ...] = (0, 1, 2)
     tokenizer_instances: tuple[int, ...] = (1, 2)
     batching: tuple[str, ...] = tuple(b.value for b in contract.Batching)
-    max_batch_tokens: tuple[int, ...] = (2048, 4096, 8192, 16384)
+    #: The exported default, halved twice and doubled.
+    max_batch_tokens: tuple[int, ...] = tuple(DEFAULT_MAX_BATCH_TOKENS * f // 4 for f in (1, 2, 4, 8))
     max_queue_delay_us: tuple[int, ...] = (0, 500, 2000, 5000)
     max_batch_size: tuple[int, ...] = (16, 32, 64, 128)
 
@@ -232,17 +235,17 @@ def _pointless(variant: ServerVariant, exported: dict[str, Any], cores: int) -> 
     return bool(threads) and threads * instances > cores
 
 
-def exported_knobs(config: dict[str, Any]) -> dict[str, Any]:
-    """The effective exported value of every knob, from `read_serving_config`'s answer."""
-    parameters = config["parameters"]
+def exported_knobs(model: ExportedModel) -> dict[str, Any]:
+    """The effective exported value of every knob (intra_op_threads 0: the runtime's share)."""
+    options, encoder = model.options, model.encoder_params
     return {
-        "instances": config["instances"],
-        "tokenizer_instances": config["tokenizer_instances"],
-        "max_queue_delay_us": config["max_queue_delay_us"],
-        "max_batch_size": config["max_batch_size"],
-        "intra_op_threads": int(parameters.get(contract.Param.INTRA_OP_THREADS, "0") or 0),
-        "max_batch_tokens": int(parameters.get(contract.Param.MAX_BATCH_TOKENS, "8192")),
-        "batching": parameters.get(contract.Param.BATCHING, contract.Batching.TOKEN_BUDGET.value),
+        "instances": options.instances,
+        "tokenizer_instances": options.tokenizer_instances,
+        "max_queue_delay_us": options.max_queue_delay_us,
+        "max_batch_size": options.max_batch_size,
+        "intra_op_threads": (encoder.intra_op_threads if encoder else None) or 0,
+        "max_batch_tokens": options.max_batch_tokens,
+        "batching": options.batching.value,
     }
 
 
@@ -378,13 +381,12 @@ def tune(
 
     repo = Path(repo).resolve()
     started = datetime.datetime.now(datetime.timezone.utc)
-    serving_config = read_serving_config(repo, model)
-    exported = exported_knobs(serving_config)
-    native = _is_native(repo, model)
-    knobs = tuple(k for k in plan.knobs if not native or k in NATIVE_KNOBS)
+    exported_model = read_model(repo, model)
+    exported = exported_knobs(exported_model)
+    knobs = tuple(k for k in plan.knobs if not exported_model.native or k in NATIVE_KNOBS)
     plan = dataclasses.replace(plan, knobs=knobs)
-    task = _task(repo, model)
-    workload = build_workload(task, model=model, batch_size=plan.batch_size, corpus=plan.corpus, seed=plan.seed)
+    task = exported_model.ensemble_params.task or contract.Task.EMBED
+    workload = build_workload(task.value, model=model, batch_size=plan.batch_size, corpus=plan.corpus, seed=plan.seed)
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "created": started.isoformat(timespec="seconds"),
@@ -395,7 +397,7 @@ def tune(
         "machine": machine_info(),
         "workload": workload.describe(),
         "exported": exported,
-        "exported_config": serving_config,
+        "exported_config": serving_config(exported_model),
         "notes": [],
     }
     say(f"searching {', '.join(knobs)} under p99 <= {plan.p99_ms:g} ms")
@@ -442,21 +444,6 @@ def decide(best: Trial, comparison: dict[str, Any] | None, *, write: bool, force
     decision["write"] = True
     decision["reason"] = "forced" if force else "fastest within the bound, confirmed by the final comparison"
     return decision
-
-
-def _task(repo: Path, model: str) -> str:
-    from encoder_triton.contract.model_config import parse
-
-    config = parse((repo / model / "config.pbtxt").read_text())
-    return config.parameters[contract.Param.TASK].string_value if contract.Param.TASK in config.parameters else "embed"
-
-
-def _is_native(repo: Path, model: str) -> bool:
-    from encoder_triton.contract.model_config import parse
-
-    _, encoder_name = contract.component_names(model)
-    config = parse((repo / encoder_name / "config.pbtxt").read_text())
-    return config.backend != "python"
 
 
 def _plan_dict(plan: TunePlan) -> dict[str, Any]:

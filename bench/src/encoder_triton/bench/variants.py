@@ -3,9 +3,11 @@
 A sweep or the tuner needs the same model served with other config.pbtxt values.
 `make_variant` writes a variant repository next to nothing it does not
 own: every model folder is symlinked to the original except the components it edits, whose
-config.pbtxt is parsed with Triton's schema (`triton_config.parse`), changed as a message and
-written back with protobuf's text format (the same rendering `triton_config.render` ends in);
-their version folders are symlinks, so no model file is copied.
+config.pbtxt is read back into the typed configs and parameters that wrote it
+(`export.repository.read_model`), changed with `dataclasses.replace` and rendered again
+(`model_config.render`); their version folders are symlinks, so no model file is copied. A
+config holding settings the dataclasses do not model is refused rather than rewritten without
+them.
 
     instances            the encoder's `instance_group[0].count` (ONNX Runtime sessions;
                          each then gets cores // instances intra-op threads)
@@ -32,11 +34,22 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from encoder_triton import contract
+from encoder_triton.contract.model_config import DynamicBatching, InstanceGroup, ModelConfig, render
+from encoder_triton.contract.params import EncoderParams
+from encoder_triton.export.repository import ExportedModel, read_model
+
+#: Variant knobs that are encoder parameters -> the `EncoderParams` field each one sets.
+ENCODER_PARAM_KNOBS = {
+    "intra_op_threads": "intra_op_threads",
+    "spinning": "intra_op_spinning",
+    "max_batch_tokens": "max_batch_tokens",
+    "batching": "batching",
+}
 
 
 @dataclass(frozen=True)
@@ -92,26 +105,25 @@ class ServerVariant:
         return " ".join(parts) or "as exported"
 
 
-def read_serving_config(repo: Path, model: str) -> dict[str, Any]:
-    """The effective values of the knobs above, read from the repository (for the report)."""
-    from encoder_triton.contract.model_config import parse
-
-    tokenizer_name, encoder_name = contract.component_names(model)
-    encoder = parse((Path(repo) / encoder_name / "config.pbtxt").read_text())
-    tokenizer = parse((Path(repo) / tokenizer_name / "config.pbtxt").read_text())
+def serving_config(model: ExportedModel) -> dict[str, Any]:
+    """The effective values of the knobs above, as the report states them."""
+    options = model.options
     return {
-        "max_batch_size": int(encoder.max_batch_size),
-        "instances": sum(int(g.count or 1) for g in encoder.instance_group) or 1,
-        "tokenizer_instances": sum(int(g.count or 1) for g in tokenizer.instance_group) or 1,
-        "max_queue_delay_us": int(encoder.dynamic_batching.max_queue_delay_microseconds),
-        "parameters": {k: v.string_value for k, v in sorted(encoder.parameters.items())},
+        "max_batch_size": options.max_batch_size,
+        "instances": options.instances,
+        "tokenizer_instances": options.tokenizer_instances,
+        "max_queue_delay_us": options.max_queue_delay_us,
+        "parameters": dict(sorted(model.encoder.parameters.items())),
     }
+
+
+def read_serving_config(repo: Path, model: str) -> dict[str, Any]:
+    """`serving_config` of `model` as exported in `repo`."""
+    return serving_config(read_model(repo, model))
 
 
 def make_variant(repo: Path, model: str, variant: ServerVariant, target: Path) -> Path:
     """Write the variant repository into `target` (replaced if it exists); returns `target`."""
-    from google.protobuf import text_format
-
     repo, target = Path(repo).resolve(), Path(target)
     edited = edited_configs(repo, model, variant)
     if target.exists():
@@ -126,15 +138,13 @@ def make_variant(repo: Path, model: str, variant: ServerVariant, target: Path) -
         for item in folder.iterdir():
             if item.name != "config.pbtxt":
                 (copy / item.name).symlink_to(item, target_is_directory=item.is_dir())
-        (copy / "config.pbtxt").write_text(text_format.MessageToString(edited[folder.name]))
+        (copy / "config.pbtxt").write_text(render(edited[folder.name]))
     return target
 
 
 def apply_variant(repo: Path, model: str, variant: ServerVariant, *, backup_suffix: str) -> list[Path]:
     """Edit `model`'s configs in place; each previous config.pbtxt is kept beside it as
     `config.pbtxt<backup_suffix>` (Triton reads only config.pbtxt). Returns the files written."""
-    from google.protobuf import text_format
-
     written = []
     for name, config in edited_configs(Path(repo), model, variant).items():
         path = Path(repo) / name / "config.pbtxt"
@@ -142,63 +152,62 @@ def apply_variant(repo: Path, model: str, variant: ServerVariant, *, backup_suff
         if backup.exists():
             raise FileExistsError(f"{backup} exists already: pick another backup suffix")
         backup.write_text(path.read_text())
-        path.write_text(text_format.MessageToString(config))
+        path.write_text(render(config))
         written.append(path)
     return written
 
 
-def edited_configs(repo: Path, model: str, variant: ServerVariant) -> dict[str, Any]:
-    """The configs `variant` changes, by model name, as edited ModelConfig messages.
+def edited_configs(repo: Path, model: str, variant: ServerVariant) -> dict[str, ModelConfig]:
+    """The configs `variant` changes, by model name.
 
     The ensemble is edited only for `max_batch_size`: Triton requires an ensemble's limit to
     fit its steps', so the three change together (the client reads the new limit from the
     ensemble). Warm-up samples and preferred batch sizes above a lower limit are dropped.
     """
-    from encoder_triton.contract.model_config import parse
-
-    tokenizer_name, encoder_name = contract.component_names(model)
-    roles = {tokenizer_name: "tokenizer", encoder_name: "encoder"}
+    exported = read_model(repo, model, strict=True)
+    edited = {
+        exported.tokenizer.name: _edit_step(exported.tokenizer, variant, variant.tokenizer_instances),
+        exported.encoder.name: _edit_encoder(_edit_step(exported.encoder, variant, variant.instances), variant),
+    }
     if variant.max_batch_size is not None:
-        roles[model] = "ensemble"
-    edited = {}
-    for name, role in roles.items():
-        path = Path(repo) / name / "config.pbtxt"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {model!r} exported in {repo}?")
-        config = parse(path.read_text())
-        _edit(config, role, variant)
-        edited[name] = config
+        edited[exported.ensemble.name] = _limited(exported.ensemble, variant.max_batch_size)
     return edited
 
 
-def _edit(config: Any, role: str, variant: ServerVariant) -> None:
+def _limited(config: ModelConfig, limit: int) -> ModelConfig:
+    batching = config.dynamic_batching
+    if batching is not None:
+        batching = replace(batching, preferred_batch_size=tuple(b for b in batching.preferred_batch_size if b <= limit))
+    return replace(
+        config,
+        max_batch_size=limit,
+        warmups=tuple(w for w in config.warmups if w.batch_size <= limit),
+        dynamic_batching=batching,
+    )
+
+
+def _edit_step(config: ModelConfig, variant: ServerVariant, instances: int | None) -> ModelConfig:
     if variant.max_batch_size is not None:
-        limit = variant.max_batch_size
-        config.max_batch_size = limit
-        kept = [w for w in config.model_warmup if w.batch_size <= limit]
-        del config.model_warmup[:]
-        config.model_warmup.extend(kept)
-        if config.HasField("dynamic_batching"):
-            preferred = [b for b in config.dynamic_batching.preferred_batch_size if b <= limit]
-            del config.dynamic_batching.preferred_batch_size[:]
-            config.dynamic_batching.preferred_batch_size.extend(preferred)
-    if role == "ensemble":
-        return
+        config = _limited(config, variant.max_batch_size)
     if variant.max_queue_delay_us is not None:
-        config.dynamic_batching.max_queue_delay_microseconds = variant.max_queue_delay_us
-    count = variant.instances if role == "encoder" else variant.tokenizer_instances
-    if count is not None:
-        if len(config.instance_group) == 0:
-            config.instance_group.add()
-        config.instance_group[0].count = count
-    if role != "encoder":
-        return
-    parameters = {
-        contract.Param.INTRA_OP_THREADS: variant.intra_op_threads,
-        contract.Param.INTRA_OP_SPINNING: None if variant.spinning is None else str(variant.spinning).lower(),
-        contract.Param.MAX_BATCH_TOKENS: variant.max_batch_tokens,
-        contract.Param.BATCHING: variant.batching,
+        batching = config.dynamic_batching or DynamicBatching()
+        config = replace(
+            config, dynamic_batching=replace(batching, max_queue_delay_microseconds=variant.max_queue_delay_us)
+        )
+    if instances is not None:
+        first, *rest = config.instance_groups or (InstanceGroup(kind="KIND_AUTO"),)
+        config = replace(config, instance_groups=(replace(first, count=instances), *rest))
+    return config
+
+
+def _edit_encoder(config: ModelConfig, variant: ServerVariant) -> ModelConfig:
+    """The encoder parameters the variant sets (ENCODER_PARAM_KNOBS), every other key kept."""
+    changes: dict[str, Any] = {
+        param: getattr(variant, knob)
+        for knob, param in ENCODER_PARAM_KNOBS.items()
+        if getattr(variant, knob) is not None
     }
-    for key, value in parameters.items():
-        if value is not None:
-            config.parameters[key].string_value = str(value)
+    if not changes:
+        return config
+    params = replace(EncoderParams.from_parameters(config.parameters), **changes)
+    return replace(config, parameters=params.merged(config.parameters))

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from encoder_triton import contract
+from encoder_triton.contract.model_config import ModelConfig
+from encoder_triton.contract.params import EnsembleParams
 
 
 @dataclass(frozen=True)
@@ -48,24 +49,20 @@ class ModelInfo:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ModelInfo:
         """Build from a model config as Triton's config API returns it (HTTP or gRPC JSON)."""
-        params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
-
-        def number(key: str) -> int | None:
-            return int(params[key]) if params.get(key) else None
-
-        labels = params.get(contract.Param.LABELS)
+        model = ModelConfig.from_dict(config)
+        params = EnsembleParams.from_parameters(model.parameters)
         return cls(
-            name=str(config["name"]),
-            task=params.get(contract.Param.TASK, "unknown"),
-            max_batch_size=int(config.get("max_batch_size", 0)),
-            dimension=number(contract.Param.DIMENSION),
-            max_length=number(contract.Param.MAX_LENGTH),
-            max_chars=number(contract.Param.MAX_CHARS),
-            truncation=params.get(contract.Param.TRUNCATION, "true") == "true",
-            normalized=params.get(contract.Param.NORMALIZED, "false") == "true",
-            labels=tuple(json.loads(labels)) if labels else None,
-            activation=params.get(contract.Param.ACTIVATION) or None,
-            reports_tokens=any(o.get("name") == contract.TOKEN_COUNT for o in config.get("output", [])),
+            name=model.name,
+            task=params.task.value if params.task else "unknown",
+            max_batch_size=model.max_batch_size,
+            dimension=params.dimension,
+            max_length=params.max_length,
+            max_chars=params.max_chars,
+            truncation=params.truncation,
+            normalized=bool(params.normalized),
+            labels=params.labels,
+            activation=params.activation.value if params.activation else None,
+            reports_tokens=any(o.name == contract.TOKEN_COUNT for o in model.outputs),
         )
 
 

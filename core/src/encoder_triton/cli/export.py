@@ -120,7 +120,8 @@ def export(
         typer.Option(help="Reject requests that waited longer than this in a queue.", rich_help_panel=LIMITS),
     ] = _SERVING.queue_timeout_us,
     max_chars: Annotated[
-        int, typer.Option(help="Most characters per text, checked before tokenisation.", rich_help_panel=LIMITS)
+        int | None,
+        typer.Option(help="Most characters per text, checked before tokenisation.", rich_help_panel=LIMITS),
     ] = _SERVING.max_chars,
     rate_limit_resource: Annotated[
         list[str] | None,

@@ -49,7 +49,7 @@ from encoder_triton.export.graph.onnx_export import Head, export_onnx, save_toke
 from encoder_triton.export.graph.pooling import Pooling, read_pooling
 from encoder_triton.export.precision.build import BuildOptions, BuiltEncoder, build_encoder, run_for_gate
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize
-from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions, WarmupSample, write_repository
+from encoder_triton.export.repository import EncoderSpec, ServingOptions, WarmupSample, write_repository
 from encoder_triton.export.source.architectures import architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task, num_labels

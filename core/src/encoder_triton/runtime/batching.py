@@ -19,7 +19,7 @@ the benchmark baseline counts its padded tokens with it).
 Example:
     >>> [list(b) for b in plan_sub_batches([5, 100, 6, 7], max_batch_tokens=200)]
     [[0, 2, 3], [1]]
-    >>> [list(b) for b in plan_sub_batches([12, 12, 12, 200], max_batch_tokens=8192)]
+    >>> [list(b) for b in plan_sub_batches([12, 12, 12, 200], max_batch_tokens=4096)]
     [[0, 1, 2], [3]]
 """
 

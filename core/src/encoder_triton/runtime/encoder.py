@@ -20,12 +20,10 @@ from typing import Any
 import numpy as np
 
 from encoder_triton.contract import Batching
+from encoder_triton.contract.params import DEFAULT_MAX_BATCH_TOKENS
 from encoder_triton.runtime.batching import plan_rows
 from encoder_triton.runtime.providers import available_cores
 from encoder_triton.runtime.tokenization import TokenBatch
-
-#: Default padded-token budget of one sub-batch: 64 rows at 128 tokens.
-DEFAULT_MAX_BATCH_TOKENS = 8192
 
 
 def encode_in_sub_batches(

@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from encoder_triton.contract.params import parse_gpu_providers
 from encoder_triton.errors import ProviderUnavailableError
 from encoder_triton.runtime.shape_buckets import Profile
 
@@ -30,7 +31,8 @@ PROVIDERS = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
-GPU_PROVIDERS = ("tensorrt", "cuda")
+#: GPU providers an export prefers unless told otherwise, and a GPU instance whose config
+#: names none (`execution_providers`) runs.
 DEFAULT_GPU_PREFERENCE = ("cuda",)
 
 #: CUDA provider's `sdpa_kernel` bitmask: every attention kernel but cuDNN flash attention
@@ -48,12 +50,9 @@ Provider = tuple[str, dict[str, str]]
 
 
 def parse_preference(text: str) -> tuple[str, ...]:
-    """Parse "tensorrt,cuda" into ("tensorrt", "cuda"), rejecting unknown names."""
-    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
-    unknown = [n for n in names if n not in GPU_PROVIDERS]
-    if unknown or not names:
-        raise ValueError(f"GPU execution providers must be among {GPU_PROVIDERS}, got {text!r}")
-    return names
+    """Parse "tensorrt,cuda" into ("tensorrt", "cuda"), rejecting unknown names (the config
+    parameter's own parser, for the command line)."""
+    return parse_gpu_providers(text)
 
 
 def cache_root() -> Path:

@@ -41,17 +41,6 @@ def length_buckets(max_length: int, smallest: int = SMALLEST_BUCKET) -> tuple[in
     return tuple(buckets)
 
 
-def parse_buckets(text: str) -> tuple[int, ...]:
-    """Buckets from a config parameter such as "16,32,64" (sorted, positive, no duplicates)."""
-    try:
-        values = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError as exc:
-        raise ValueError(f"length buckets must be comma-separated integers, got {text!r}") from exc
-    if not values or values[0] < 1:
-        raise ValueError(f"length buckets must be positive integers, got {text!r}")
-    return tuple(values)
-
-
 def bucket_for(length: int, buckets: Sequence[int]) -> int:
     """The smallest bucket that holds `length` tokens (the largest when none does: the
     tokenizer truncates to it, so a longer row cannot reach here in a correct deployment)."""

@@ -14,53 +14,48 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from encoder_triton import contract
+from encoder_triton.contract.model_config import ModelConfig, parse_file
+from encoder_triton.contract.params import ComponentParams, EncoderParams, TokenizerParams
 from encoder_triton.errors import InvalidTextError
-from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, OnnxEncoder
+from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.providers import (
     CUDA_ATTENTION_KERNELS,
+    DEFAULT_GPU_PREFERENCE,
     cache_root,
     intra_op_threads,
-    parse_preference,
     select_providers,
 )
-from encoder_triton.runtime.shape_buckets import length_buckets, optimization_profiles, parse_buckets
+from encoder_triton.runtime.shape_buckets import length_buckets, optimization_profiles
 from encoder_triton.runtime.texts import decode_texts
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
 #: Looks up a request's input tensor by name (None when the request lacks it).
 InputGetter = Callable[[str], "np.ndarray | None"]
+P = TypeVar("P", bound=ComponentParams)
 
 
+@dataclass(frozen=True)
 class ModelArgs:
-    """One component model's config and files, from Triton's `initialize` args or from disk."""
+    """One component model as its instance sees it: its config, its files, and where it runs
+    (`instance_kind` "CPU" or "GPU", `device_id`), from Triton's `initialize` args or from disk."""
 
-    def __init__(
-        self, config: dict[str, Any], version_dir: Path, *, instance_kind: str = "CPU", device_id: int = 0
-    ) -> None:
-        self.config = config
-        self.version_dir = version_dir
-        self.instance_kind = instance_kind
-        self.device_id = device_id
-        self.parameters = {key: value["string_value"] for key, value in self.config.get("parameters", {}).items()}
-        self.output_names = [o["name"] for o in self.config.get("output", [])]
-        self.input_names = [i["name"] for i in self.config.get("input", [])]
-        self.instances = sum(int(g.get("count", 1)) for g in self.config.get("instance_group", [])) or 1
-        self.cpu_instances = sum(
-            int(g.get("count", 1)) for g in self.config.get("instance_group", []) if g.get("kind") != "KIND_GPU"
-        )
-        self.max_batch_size = int(self.config.get("max_batch_size", 0) or 0)
+    config: ModelConfig
+    version_dir: Path
+    instance_kind: str = field(default="CPU", kw_only=True)
+    device_id: int = field(default=0, kw_only=True)
 
     @classmethod
     def from_triton(cls, args: dict[str, str]) -> ModelArgs:
         """From the dict Triton's python backend passes to `initialize`."""
         return cls(
-            json.loads(args["model_config"]),
+            ModelConfig.from_dict(json.loads(args["model_config"])),
             Path(args["model_repository"]) / args["model_version"],
             instance_kind=args.get("model_instance_kind", "CPU"),
             device_id=int(args.get("model_instance_device_id", "0") or 0),
@@ -69,19 +64,32 @@ class ModelArgs:
     @classmethod
     def from_directory(cls, model_dir: Path, version: str = "1") -> ModelArgs:
         """From `<repo>/<model>/config.pbtxt`, parsed with Triton's own schema (in-process use)."""
-        from google.protobuf import json_format, text_format
-        from tritonclient.grpc import model_config_pb2
+        return cls(parse_file(model_dir / "config.pbtxt"), model_dir / version)
 
-        message = text_format.Parse((model_dir / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
-        config = json_format.MessageToDict(message, preserving_proto_field_name=True)
-        return cls(config, model_dir / version)
+    def params(self, kind: type[P]) -> P:
+        """The config's parameters read as `kind` (e.g. `EncoderParams`); a missing or bad one
+        raises ValueError naming the model and the key."""
+        try:
+            return kind.from_parameters(self.config.parameters)
+        except ValueError as exc:
+            raise ValueError(f"config.pbtxt of {self.config.name}: {exc}") from exc
 
-    def parameter(self, key: str, default: str | None = None) -> str:
-        if key in self.parameters:
-            return self.parameters[key]
-        if default is None:
-            raise KeyError(f"config.pbtxt of {self.config.get('name')} lacks parameter {key!r}")
-        return default
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.config.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.config.outputs]
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.config.max_batch_size
+
+    @property
+    def cpu_instances(self) -> int:
+        """Instances of this model that share the host's cores."""
+        return sum(g.count for g in self.config.instance_groups if g.kind != "KIND_GPU")
 
 
 class TokenizerStep:
@@ -92,20 +100,18 @@ class TokenizerStep:
     """
 
     def __init__(self, model: ModelArgs) -> None:
+        params = model.params(TokenizerParams)
         self.outputs = model.output_names
         self.pairs = contract.QUERY in model.input_names
         self.tokenizer = TextTokenizer.from_file(
-            model.version_dir / model.parameter(contract.Param.TOKENIZER_FILE, "tokenizer.json"),
-            max_length=int(model.parameter(contract.Param.MAX_LENGTH)),
-            pad_id=int(model.parameter(contract.Param.PAD_ID, "0")),
+            model.version_dir / params.tokenizer_file,
+            max_length=params.max_length,
+            pad_id=params.pad_id,
             with_token_type_ids=contract.TOKEN_TYPE_IDS in self.outputs,
-            truncate=model.parameter(contract.Param.TRUNCATION, "true") == "true",
-            length_buckets=parse_buckets(model.parameters[contract.Param.LENGTH_BUCKETS])
-            if contract.Param.LENGTH_BUCKETS in model.parameters
-            else (),
+            truncate=params.truncation,
+            length_buckets=params.length_buckets,
         )
-        max_chars = model.parameter(contract.Param.MAX_CHARS, "")
-        self.max_chars = int(max_chars) if max_chars else None
+        self.max_chars = params.max_chars
 
     def encode(self, get: InputGetter) -> TokenBatch:
         def rows(name: str) -> np.ndarray:
@@ -139,7 +145,7 @@ class EncoderStep:
     def __init__(self, model: ModelArgs) -> None:
         self.encoder = load_encoder(model)
         self.output_names = model.output_names
-        self.pad_id = int(model.parameter(contract.Param.PAD_ID, "0"))
+        self.pad_id = model.params(EncoderParams).pad_id
 
     def run(self, batches: list[TokenBatch]) -> list[dict[str, np.ndarray]]:
         """One forward over all requests' rows (padded per sub-batch), split back per request."""
@@ -164,43 +170,39 @@ class EncoderStep:
 def load_encoder(model: ModelArgs) -> Any:
     """The runner the config asks for: ONNX Runtime with providers for this instance's kind
     (CPU, or CUDA / TensorRT providers on a GPU), or a TensorRT engine."""
-    path = model.version_dir / model.parameter(contract.Param.ENCODER_FILE, "model.onnx")
-    max_batch_tokens = int(model.parameter(contract.Param.MAX_BATCH_TOKENS, str(DEFAULT_MAX_BATCH_TOKENS)))
-    batching = contract.Batching(model.parameter(contract.Param.BATCHING, contract.Batching.TOKEN_BUDGET.value))
-    runner = contract.Runner(model.parameter(contract.Param.RUNNER, contract.Runner.ONNXRUNTIME.value))
-    if runner is contract.Runner.TENSORRT:
+    params = model.params(EncoderParams)
+    path = model.version_dir / params.encoder_file
+    if params.runner is contract.Runner.TENSORRT:
         from encoder_triton.runtime.tensorrt_runner import TensorRTEncoder
 
-        return TensorRTEncoder(path, device_id=model.device_id, max_batch_tokens=max_batch_tokens, batching=batching)
+        return TensorRTEncoder(
+            path, device_id=model.device_id, max_batch_tokens=params.max_batch_tokens, batching=params.batching
+        )
 
     import onnxruntime as ort
 
-    precision = contract.Precision(model.parameter(contract.Param.PRECISION, contract.Precision.FP32.value))
-    max_length = int(model.parameter(contract.Param.MAX_LENGTH, "512"))
     providers = select_providers(
         model.instance_kind,
         device_id=model.device_id,
-        preference=parse_preference(model.parameter(contract.Param.EXECUTION_PROVIDERS, "cuda")),
+        preference=params.execution_providers or DEFAULT_GPU_PREFERENCE,
         available=ort.get_available_providers(),
-        fp16=precision is contract.Precision.FP16,
-        tensorrt_cache_dir=cache_root() / "tensorrt-ep" / str(model.config.get("name", "encoder")),
+        fp16=params.precision is contract.Precision.FP16,
+        tensorrt_cache_dir=cache_root() / "tensorrt-ep" / (model.config.name or "encoder"),
         profiles=optimization_profiles(
-            max(1, model.max_batch_size), length_buckets(max_length), max_batch_tokens=max_batch_tokens
+            max(1, model.max_batch_size), length_buckets(params.max_length), max_batch_tokens=params.max_batch_tokens
         ),
         input_names=model.input_names,
         onnxruntime_version=ort.__version__,
-        attention_kernels=model.parameter(contract.Param.CUDA_ATTENTION_KERNELS, CUDA_ATTENTION_KERNELS),
+        attention_kernels=params.cuda_attention_kernels or CUDA_ATTENTION_KERNELS,
     )
-    threads = model.parameter(
-        contract.Param.INTRA_OP_THREADS, str(intra_op_threads(model.instance_kind, model.cpu_instances))
-    )
+    threads = params.intra_op_threads
     return OnnxEncoder(
         path,
-        intra_op_threads=int(threads),
+        intra_op_threads=intra_op_threads(model.instance_kind, model.cpu_instances) if threads is None else threads,
         providers=providers,
-        max_batch_tokens=max_batch_tokens,
-        batching=batching,
+        max_batch_tokens=params.max_batch_tokens,
+        batching=params.batching,
         # Off by default: the instance shares the CPU with the tokenizer step, tritonserver and
         # its other instances; config.pbtxt can turn spinning back on for a dedicated host.
-        allow_spinning=model.parameter(contract.Param.INTRA_OP_SPINNING, "false").lower() == "true",
+        allow_spinning=params.intra_op_spinning,
     )

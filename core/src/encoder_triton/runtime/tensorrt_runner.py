@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from encoder_triton.contract import Batching
+from encoder_triton.contract.params import DEFAULT_MAX_BATCH_TOKENS
 from encoder_triton.errors import TensorRTUnavailableError
-from encoder_triton.runtime.encoder import DEFAULT_MAX_BATCH_TOKENS, encode_in_sub_batches
+from encoder_triton.runtime.encoder import encode_in_sub_batches
 from encoder_triton.runtime.shape_buckets import Profile, pick_profile
 from encoder_triton.runtime.tokenization import TokenBatch
 

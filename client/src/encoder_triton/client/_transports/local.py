@@ -77,7 +77,7 @@ class LocalTransport:
         return {name: result[name] for name in outputs}
 
     def model_config(self, model: str) -> dict[str, Any]:
-        return dict(self._ensemble(model).config)
+        return self._ensemble(model).config.to_dict()
 
     def model_names(self) -> list[str]:
         return sorted(p.parent.name for p in self.repo.glob("*/config.pbtxt"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.client._exceptions import InvalidInputError, ModelNotFoundError, ServerError
+from encoder_triton.contract.params import EnsembleParams
 
 #: Answers one inference request: (model, inputs, requested outputs) -> output arrays.
 Handler = Callable[[str, dict[str, np.ndarray], list[str]], Mapping[str, np.ndarray]]
@@ -55,16 +55,14 @@ def ensemble_config(
     `contract.Param` key, as the string the config holds.
     """
     task = contract.Task(task)
-    values: dict[str, str] = {contract.Param.TASK: task.value}
-    if dimension is not None:
-        values[contract.Param.DIMENSION] = str(dimension)
-    if normalized is not None:
-        values[contract.Param.NORMALIZED] = str(normalized).lower()
-    if labels is not None:
-        values[contract.Param.LABELS] = json.dumps(list(labels))
-    if activation is not None:
-        values[contract.Param.ACTIVATION] = contract.Activation(activation).value
-    values.update(parameters or {})
+    written = EnsembleParams(
+        task=task,
+        dimension=dimension,
+        normalized=normalized,
+        labels=None if labels is None else tuple(labels),
+        activation=None if activation is None else contract.Activation(activation),
+    )
+    values = {**written.to_parameters(), **(parameters or {})}
     outputs = [*contract.TASK_OUTPUTS[task], *([contract.TOKEN_COUNT] if token_count else [])]
     return {
         "name": name,

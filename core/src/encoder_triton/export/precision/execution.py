@@ -24,7 +24,8 @@ import enum
 from dataclasses import dataclass
 
 from encoder_triton.contract import Precision, Runner
-from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE, GPU_PROVIDERS
+from encoder_triton.contract.params import DEFAULT_ENCODER_FILE, GPU_PROVIDERS
+from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE
 
 
 class Backend(str, enum.Enum):
@@ -59,7 +60,7 @@ class Optimize(str, enum.Enum):
 
 @dataclass(frozen=True)
 class EncoderExecution:
-    file: str = "model.onnx"
+    file: str = DEFAULT_ENCODER_FILE
     runner: Runner = Runner.ONNXRUNTIME
     precision: Precision = Precision.FP32
     backend: Backend = Backend.PYTHON

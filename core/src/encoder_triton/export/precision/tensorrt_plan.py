@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from encoder_triton.contract.params import DEFAULT_MAX_BATCH_TOKENS
 from encoder_triton.errors import TensorRTBuildError, TensorRTUnavailableError
 from encoder_triton.runtime.providers import cache_root
 from encoder_triton.runtime.shape_buckets import Profile, length_buckets, optimization_profiles
@@ -54,7 +55,7 @@ class PlanSettings:
     precision: str = "fp16"  # fp32, fp16 or int8 (int8 also allows fp16 kernels)
     max_batch_size: int = 64
     max_length: int = 512
-    max_batch_tokens: int = 8192
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
     buckets: tuple[int, ...] = ()  # empty: powers of two up to max_length
     workspace_bytes: int = 4 << 30
 

@@ -17,6 +17,10 @@ from typing import Any
 from encoder_triton.errors import ModelSourceError
 from encoder_triton.extras import require_extra
 
+#: The longest max_length an export picks by itself (one text's limit, not the encoder's token
+#: budget): some models declare position tables far longer than they are used at, and
+#: attention's cost grows with the square of the length; `--max-length` asks for more.
+LONGEST_DEFAULT_MAX_LENGTH = 8192
 #: Folder names too generic to name a model after (the packaged model lives in `.../model`).
 _GENERIC_DIRS = {"model", "models", "snapshot", "main", "onnx"}
 
@@ -58,7 +62,7 @@ class ModelSource:
         # RoBERTa-style models (and MPNet) number positions from padding_idx + 1.
         if self.config.get("model_type") in {"roberta", "xlm-roberta", "camembert", "mpnet"}:
             positions -= int(self.config.get("pad_token_id", 1)) + 1
-        limit = min(positions, 8192)
+        limit = min(positions, LONGEST_DEFAULT_MAX_LENGTH)
         tokenizer_config = self.path / "tokenizer_config.json"
         if tokenizer_config.is_file():
             declared = json.loads(tokenizer_config.read_text()).get("model_max_length")
