@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ class ModelInfo:
     labels: tuple[str, ...] | None = None
     activation: str | None = None  # classify: "softmax" or "sigmoid" (see contract.Activation)
     reports_tokens: bool = False  # the ensemble returns TOKEN_COUNT (usage)
+    # The model's input tensors, in config order: how to call it, not what it is (not compared).
+    inputs: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def multi_label(self) -> bool:
@@ -66,6 +68,7 @@ class ModelInfo:
             labels=tuple(json.loads(labels)) if labels else None,
             activation=params.get(contract.Param.ACTIVATION) or None,
             reports_tokens=any(o.get("name") == contract.TOKEN_COUNT for o in config.get("output", [])),
+            inputs=tuple(str(i.get("name")) for i in config.get("input", [])),
         )
 
 
