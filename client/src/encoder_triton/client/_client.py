@@ -108,6 +108,10 @@ class EncoderClient(_BaseClient):
                 self._infos[model] = cached
         return cached
 
+    def model_config(self, model: str) -> dict[str, Any]:
+        """The model's config as the server returns it (Triton's config API, JSON form)."""
+        return self._retrying(lambda: self._transport.model_config(model))
+
     def models(self) -> list[ModelInfo]:
         """The public models (ensembles written by the exporter) loaded on the server."""
         return self.public([self.model_info(name) for name in self._retrying(self._transport.model_names)])
@@ -272,6 +276,9 @@ class AsyncEncoderClient(_BaseClient):
             cached = ModelInfo.from_config(await self._retrying(lambda: self._transport.model_config(model)))
             self._infos[model] = cached
         return cached
+
+    async def model_config(self, model: str) -> dict[str, Any]:
+        return await self._retrying(lambda: self._transport.model_config(model))
 
     async def models(self) -> list[ModelInfo]:
         names = await self._retrying(self._transport.model_names)

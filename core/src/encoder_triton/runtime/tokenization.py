@@ -227,6 +227,20 @@ class TextTokenizer:
             self._tokenizer.no_truncation()
 
     @property
+    def vocab_size(self) -> int:
+        """How many token ids the tokenizer knows (ids from 0 up to this, exclusive)."""
+        return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
+
+    def encodings(self, texts: Sequence[str], *, add_special_tokens: bool = True) -> list[Any]:
+        """The tokenizer's own `Encoding` of each text (ids, tokens, offsets, special-token
+        mask), untruncated and unpadded: what a /tokenize endpoint shows."""
+        self._tokenizer.no_truncation()
+        try:
+            return list(self._tokenizer.encode_batch(list(texts), add_special_tokens=add_special_tokens))
+        finally:
+            self._restore_truncation()
+
+    @property
     def pair_special_tokens(self) -> int:
         """How many special tokens the model's template adds around a pair."""
         processor = self._tokenizer.post_processor
