@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,12 +258,17 @@ def test_request_ids_are_echoed_and_logged(embedder: Any, caplog: pytest.LogCapt
             headers={"X-Request-ID": "trace-1234", "User-Agent": "compat-test"},
         )
         made = requests.get(embedder.url + "/v1/models")
+        made_id = made.headers["x-request-id"]
+        # The line is written once the response has gone out: give the server a moment.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(made_id in r.getMessage() for r in caplog.records):
+            time.sleep(0.05)
     assert sent.headers["x-request-id"] == "trace-1234"
-    assert len(made.headers["x-request-id"]) == 32  # one was made
+    assert len(made_id) == 32  # one was made
     lines = [r.getMessage() for r in caplog.records if r.name == "encoder_triton.gateway.access"]
     line = next(line for line in lines if "request_id=trace-1234" in line)
     assert '"POST /v1/embeddings HTTP/1.1" 200 ' in line and '"compat-test"' in line and "duration_ms=" in line
-    assert any(f"request_id={made.headers['x-request-id']}" in line for line in lines)
+    assert any(f"request_id={made_id}" in line for line in lines)
 
 
 def test_the_access_log_can_be_turned_off(
