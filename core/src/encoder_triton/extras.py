@@ -32,8 +32,13 @@ EXTRAS: dict[str, dict[str, str]] = {
         "sentence_transformers": "sentence-transformers",
         "huggingface_hub": "huggingface-hub",
     },
-    "serve": {"pytriton": "nvidia-pytriton"},
-    "gateway": {"fastapi": "fastapi", "uvicorn": "uvicorn", "prometheus_client": "prometheus-client"},
+    "serve": {"pytriton": "nvidia-pytriton", "pydantic_settings": "pydantic-settings"},
+    "gateway": {
+        "fastapi": "fastapi",
+        "uvicorn": "uvicorn",
+        "prometheus_client": "prometheus-client",
+        "pydantic_settings": "pydantic-settings",
+    },
 }
 
 

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic
 
@@ -27,7 +27,7 @@ import numpy as np
 from encoder_triton import contract
 from encoder_triton.client._exceptions import EncoderError, InvalidInputError
 from encoder_triton.client._retry import RetryPolicy
-from encoder_triton.client._tasks import Outputs, R, TaskCall
+from encoder_triton.client._tasks import EmbedTokensCall, Outputs, R, TaskCall
 from encoder_triton.client._types import ModelInfo
 
 
@@ -40,6 +40,7 @@ class Plan(Generic[R]):
     requests: list[dict[str, np.ndarray]]
     outputs: list[str]
     assemble_outputs: Callable[[Outputs], R]
+    parameters: dict[str, int] = dataclasses.field(default_factory=dict)  # Triton request parameters
 
     def assemble(self, outputs: Outputs) -> R:
         """The typed result, with usage summed over every request when the model reports it."""
@@ -78,14 +79,28 @@ class _BaseClient:
         call.check(info)
         size = info.max_batch_size or 1
         chunks = [slice(start, min(start + size, call.rows)) for start in range(0, call.rows, size)]
-        outputs = [*call.outputs, contract.TOKEN_COUNT] if info.reports_tokens else list(call.outputs)
+        target = call.target(model)
+        # TOKEN_COUNT comes from the tokenizer step: only a call through the ensemble gets it.
+        counted = info.reports_tokens and target == model
+        outputs = [*call.outputs, contract.TOKEN_COUNT] if counted else list(call.outputs)
         return Plan(
-            model=model,
+            model=target,
             chunks=chunks,
             requests=[call.inputs(chunk) for chunk in chunks],
             outputs=outputs,
             assemble_outputs=lambda answers: call.assemble(info, answers),
+            parameters=dict(call.parameters),
         )
+
+    @staticmethod
+    def encoder_name(model: str) -> str:
+        """The encoder step behind the ensemble `model` (token ids go straight to it)."""
+        return contract.component_names(model)[1]
+
+    @staticmethod
+    def tokens_call(ids: Sequence[Sequence[int]], dimensions: int | None, encoder: ModelInfo) -> EmbedTokensCall:
+        """An `embed_tokens` call, sending token_type_ids when the encoder's graph takes them."""
+        return EmbedTokensCall(ids, dimensions=dimensions, token_type_ids=contract.TOKEN_TYPE_IDS in encoder.inputs)
 
     @staticmethod
     def public(infos: list[ModelInfo]) -> list[ModelInfo]:

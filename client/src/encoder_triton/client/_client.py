@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -69,14 +69,17 @@ class EncoderClient(_BaseClient):
         self._threads: ThreadPoolExecutor | None = None
 
     @classmethod
-    def local(cls, repo: str | Path, *, max_concurrency: int = 1) -> EncoderClient:
-        """A client that runs the exported repository in this process (no Triton), same API.
+    def local(
+        cls, repo: str | Path, *, max_concurrency: int = 1, models: Collection[str] | None = None
+    ) -> EncoderClient:
+        """A client that runs the exported repository in this process (no Triton), same API;
+        `models` serves only those ensembles of the repository.
 
         Needs the runtime: `pip install encoder-triton`.
         """
         from encoder_triton.client._transports.local import LocalTransport
 
-        return cls(transport=LocalTransport(repo), max_concurrency=max_concurrency)
+        return cls(transport=LocalTransport(repo, models=models), max_concurrency=max_concurrency)
 
     def __enter__(self) -> EncoderClient:
         return self
@@ -105,17 +108,38 @@ class EncoderClient(_BaseClient):
                 self._infos[model] = cached
         return cached
 
+    def model_config(self, model: str) -> dict[str, Any]:
+        """The model's config as the server returns it (Triton's config API, JSON form)."""
+        return self._retrying(lambda: self._transport.model_config(model))
+
     def models(self) -> list[ModelInfo]:
         """The public models (ensembles written by the exporter) loaded on the server."""
         return self.public([self.model_info(name) for name in self._retrying(self._transport.model_names)])
 
-    def embed(self, texts: str | Sequence[str], *, model: str, dimensions: int | None = None) -> Embeddings:
-        """Embeddings of `texts`, in order; `dimensions` truncates (Matryoshka) and renormalises."""
-        return self._send(model, EmbedCall(texts, dimensions=dimensions))
+    def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str,
+        dimensions: int | None = None,
+        max_length: int | None = None,
+    ) -> Embeddings:
+        """Embeddings of `texts`, in order; `dimensions` truncates (Matryoshka) and renormalises,
+        `max_length` truncates each text at that many tokens (at most the model's limit)."""
+        return self._send(model, EmbedCall(texts, dimensions=dimensions, max_length=max_length))
 
-    def classify(self, texts: str | Sequence[str], *, model: str, top_k: int | None = None) -> Classification:
-        """Labels and probabilities of `texts`, in order, with the `top_k` best labels of each (1)."""
-        return self._send(model, ClassifyCall(texts, top_k=top_k))
+    def embed_tokens(self, ids: Sequence[Sequence[int]], *, model: str, dimensions: int | None = None) -> Embeddings:
+        """Embeddings of token id sequences from the model's own tokenizer, special tokens
+        included, sent straight to the encoder step (cut at the model's `max_length`)."""
+        encoder = self.model_info(self.encoder_name(model))
+        return self._send(model, self.tokens_call(ids, dimensions, encoder))
+
+    def classify(
+        self, texts: str | Sequence[str], *, model: str, top_k: int | None = None, max_length: int | None = None
+    ) -> Classification:
+        """Labels and probabilities of `texts`, in order, with the `top_k` best labels of each (1);
+        `max_length` truncates each text at that many tokens (at most the model's limit)."""
+        return self._send(model, ClassifyCall(texts, top_k=top_k, max_length=max_length))
 
     def rerank(
         self,
@@ -125,9 +149,27 @@ class EncoderClient(_BaseClient):
         model: str,
         top_k: int | None = None,
         return_documents: bool = False,
+        max_length: int | None = None,
+        max_document_tokens: int | None = None,
     ) -> RerankResult:
-        """`documents` ranked by relevance to `query`, best first; the `top_k` best (default all)."""
-        return self._send(model, RerankCall(query, documents, top_k=top_k, return_documents=return_documents))
+        """`documents` ranked by relevance to `query`, best first; the `top_k` best (default all).
+
+        `max_length` caps each (query, document) pair in tokens, `max_document_tokens` cuts
+        each document after that many tokens first (Cohere's `max_tokens_per_doc`).
+        """
+        call = RerankCall(
+            query,
+            documents,
+            top_k=top_k,
+            return_documents=return_documents,
+            max_length=max_length,
+            max_document_tokens=max_document_tokens,
+        )
+        return self._send(model, call)
+
+    def statistics(self) -> dict[str, Any]:
+        """Per-model counters in the shape of Triton's statistics API (`model_stats`)."""
+        return self._retrying(self._transport.statistics)
 
     # -- I/O ---------------------------------------------------------------------------------
     def _send(self, model: str, call: TaskCall[R]) -> R:
@@ -139,7 +181,9 @@ class EncoderClient(_BaseClient):
 
         def one(index: int) -> dict[str, np.ndarray]:
             try:
-                return self._retrying(lambda: self._transport.infer(plan.model, plan.requests[index], plan.outputs))
+                return self._retrying(
+                    lambda: self._transport.infer(plan.model, plan.requests[index], plan.outputs, plan.parameters)
+                )
             except EncoderError as exc:
                 raise plan.locate(exc, index) from exc.__cause__
 
@@ -194,11 +238,25 @@ class AsyncEncoderClient(_BaseClient):
         )
 
     @classmethod
-    def local(cls, repo: str | Path, *, max_concurrency: int = 1) -> AsyncEncoderClient:
-        """The in-process fallback (see `EncoderClient.local`), awaited in a worker thread."""
-        from encoder_triton.client._transports.local import AsyncLocalTransport
+    def local(
+        cls,
+        repo: str | Path,
+        *,
+        max_concurrency: int = 1,
+        models: Collection[str] | None = None,
+        batch_window_s: float | None = None,
+    ) -> AsyncEncoderClient:
+        """The in-process fallback (see `EncoderClient.local`), run in a worker thread.
 
-        return cls(transport=AsyncLocalTransport(repo), max_concurrency=max_concurrency)
+        Concurrent requests for one model are micro-batched: each waits up to `batch_window_s`
+        (2 ms by default; 0 turns batching off) for others to share its encoder call. `models`
+        serves only those ensembles of the repository.
+        """
+        from encoder_triton.client._transports.local import DEFAULT_BATCH_WINDOW_S, AsyncLocalTransport
+
+        window = DEFAULT_BATCH_WINDOW_S if batch_window_s is None else batch_window_s
+        transport = AsyncLocalTransport(repo, models=models, batch_window_s=window)
+        return cls(transport=transport, max_concurrency=max_concurrency)
 
     async def __aenter__(self) -> AsyncEncoderClient:
         return self
@@ -219,15 +277,33 @@ class AsyncEncoderClient(_BaseClient):
             self._infos[model] = cached
         return cached
 
+    async def model_config(self, model: str) -> dict[str, Any]:
+        return await self._retrying(lambda: self._transport.model_config(model))
+
     async def models(self) -> list[ModelInfo]:
         names = await self._retrying(self._transport.model_names)
         return self.public([await self.model_info(name) for name in names])
 
-    async def embed(self, texts: str | Sequence[str], *, model: str, dimensions: int | None = None) -> Embeddings:
-        return await self._send(model, EmbedCall(texts, dimensions=dimensions))
+    async def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str,
+        dimensions: int | None = None,
+        max_length: int | None = None,
+    ) -> Embeddings:
+        return await self._send(model, EmbedCall(texts, dimensions=dimensions, max_length=max_length))
 
-    async def classify(self, texts: str | Sequence[str], *, model: str, top_k: int | None = None) -> Classification:
-        return await self._send(model, ClassifyCall(texts, top_k=top_k))
+    async def embed_tokens(
+        self, ids: Sequence[Sequence[int]], *, model: str, dimensions: int | None = None
+    ) -> Embeddings:
+        encoder = await self.model_info(self.encoder_name(model))
+        return await self._send(model, self.tokens_call(ids, dimensions, encoder))
+
+    async def classify(
+        self, texts: str | Sequence[str], *, model: str, top_k: int | None = None, max_length: int | None = None
+    ) -> Classification:
+        return await self._send(model, ClassifyCall(texts, top_k=top_k, max_length=max_length))
 
     async def rerank(
         self,
@@ -237,8 +313,21 @@ class AsyncEncoderClient(_BaseClient):
         model: str,
         top_k: int | None = None,
         return_documents: bool = False,
+        max_length: int | None = None,
+        max_document_tokens: int | None = None,
     ) -> RerankResult:
-        return await self._send(model, RerankCall(query, documents, top_k=top_k, return_documents=return_documents))
+        call = RerankCall(
+            query,
+            documents,
+            top_k=top_k,
+            return_documents=return_documents,
+            max_length=max_length,
+            max_document_tokens=max_document_tokens,
+        )
+        return await self._send(model, call)
+
+    async def statistics(self) -> dict[str, Any]:
+        return await self._retrying(self._transport.statistics)
 
     # -- I/O ---------------------------------------------------------------------------------
     async def _send(self, model: str, call: TaskCall[R]) -> R:
@@ -253,7 +342,7 @@ class AsyncEncoderClient(_BaseClient):
             async with gate:
                 try:
                     return await self._retrying(
-                        lambda: self._transport.infer(plan.model, plan.requests[index], plan.outputs)
+                        lambda: self._transport.infer(plan.model, plan.requests[index], plan.outputs, plan.parameters)
                     )
                 except EncoderError as exc:
                     raise plan.locate(exc, index) from exc.__cause__

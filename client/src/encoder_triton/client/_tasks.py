@@ -65,12 +65,39 @@ def check_top_k(top_k: int | None, available: int) -> int:
     return min(int(top_k), available)
 
 
+def check_limit(value: int | None, name: str) -> int | None:
+    """A per-request token limit: None or a positive integer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer or None, got {value!r}")
+    return int(value)
+
+
+def limit_parameters(*, max_length: int | None, max_text_tokens: int | None = None) -> dict[str, int]:
+    """The request parameters (`contract.RequestParam`) that ask the tokenizer step to truncate."""
+    values = {
+        contract.RequestParam.MAX_LENGTH: check_limit(max_length, "max_length"),
+        contract.RequestParam.MAX_TEXT_TOKENS: check_limit(max_text_tokens, "max_document_tokens"),
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
 class TaskCall(Generic[R]):
-    """One call of a task method: its rows, the outputs it asks for, how to assemble them."""
+    """One call of a task method: its rows, the outputs it asks for, how to assemble them.
+
+    `parameters` travel with every request of the call (Triton request parameters, which the
+    ensemble forwards to its tokenizer step); `target` names the model the requests go to.
+    """
 
     task: contract.Task
     outputs: tuple[str, ...]
     rows: int
+    parameters: dict[str, int] = {}
+
+    def target(self, model: str) -> str:
+        """The model the requests go to: the ensemble itself unless the call skips a step."""
+        return model
 
     def check(self, info: ModelInfo) -> None:
         """Argument checks that need the model's config; run before any inference."""
@@ -87,10 +114,11 @@ class EmbedCall(TaskCall[Embeddings]):
     task = contract.Task.EMBED
     outputs = (contract.EMBEDDING,)
 
-    def __init__(self, texts: str | Sequence[str], *, dimensions: int | None) -> None:
+    def __init__(self, texts: str | Sequence[str], *, dimensions: int | None, max_length: int | None = None) -> None:
         self.texts = encode_texts(texts)
         self.rows = len(self.texts)
         self.dimensions = dimensions
+        self.parameters = limit_parameters(max_length=max_length)
 
     def inputs(self, chunk: slice) -> dict[str, np.ndarray]:
         return {contract.TEXT: self.texts[chunk]}
@@ -107,14 +135,65 @@ class EmbedCall(TaskCall[Embeddings]):
         return Embeddings(vectors=np.ascontiguousarray(vectors, dtype=np.float32), model=info.name)
 
 
+class EmbedTokensCall(EmbedCall):
+    """Embeddings of token id sequences, sent straight to the ensemble's encoder step.
+
+    The ids are what the model sees, special tokens included (nothing is added), as
+    text-embeddings-inference takes them; sequences over the model's `max_length` are cut to
+    it. Ids must come from the model's own vocabulary.
+    """
+
+    def __init__(self, ids: Sequence[Sequence[int]], *, dimensions: int | None, token_type_ids: bool) -> None:
+        if isinstance(ids, str | bytes) or not isinstance(ids, Sequence) or len(ids) == 0:
+            raise InvalidInputError("token ids must be a non-empty list of lists of integers")
+        rows = []
+        for index, row in enumerate(ids):
+            if isinstance(row, str | bytes) or not isinstance(row, Sequence) or len(row) == 0:
+                raise InvalidInputError(f"token sequence {index} must be a non-empty list of integers")
+            if any(isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 0 for t in row):
+                raise InvalidInputError(f"token sequence {index} holds a value that is not a token id (>= 0)")
+            rows.append([int(t) for t in row])
+        self.ids = rows
+        self.rows = len(rows)
+        self.dimensions = dimensions
+        self.with_types = token_type_ids
+        self.max_length: int | None = None
+        self.parameters = {}
+
+    def target(self, model: str) -> str:
+        return contract.component_names(model)[1]
+
+    def check(self, info: ModelInfo) -> None:
+        self.max_length = info.max_length
+
+    def inputs(self, chunk: slice) -> dict[str, np.ndarray]:
+        rows = [row[: self.max_length] if self.max_length else row for row in self.ids[chunk]]
+        width = max(len(row) for row in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for index, row in enumerate(rows):
+            ids[index, : len(row)] = row
+            mask[index, : len(row)] = 1
+        arrays = {contract.INPUT_IDS: ids, contract.ATTENTION_MASK: mask}
+        if self.with_types:
+            arrays[contract.TOKEN_TYPE_IDS] = np.zeros_like(ids)
+        return arrays
+
+    def assemble(self, info: ModelInfo, outputs: Outputs) -> Embeddings:
+        result = super().assemble(info, outputs)
+        lengths = sum(min(len(row), self.max_length or len(row)) for row in self.ids)
+        return Embeddings(vectors=result.vectors, model=result.model, prompt_tokens=lengths)
+
+
 class ClassifyCall(TaskCall[Classification]):
     task = contract.Task.CLASSIFY
     outputs = (contract.LOGITS, contract.PROBABILITIES)
 
-    def __init__(self, texts: str | Sequence[str], *, top_k: int | None) -> None:
+    def __init__(self, texts: str | Sequence[str], *, top_k: int | None, max_length: int | None = None) -> None:
         self.texts = encode_texts(texts)
         self.rows = len(self.texts)
         self.top_k = 1 if top_k is None else top_k
+        self.parameters = limit_parameters(max_length=max_length)
 
     def check(self, info: ModelInfo) -> None:
         check_top_k(self.top_k, len(info.labels or ()) or 1)
@@ -144,11 +223,21 @@ class RerankCall(TaskCall[RerankResult]):
     task = contract.Task.RERANK
     outputs = (contract.SCORE, contract.RAW_SCORE)
 
-    def __init__(self, query: str, documents: Sequence[str], *, top_k: int | None, return_documents: bool) -> None:
+    def __init__(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_k: int | None,
+        return_documents: bool,
+        max_length: int | None = None,
+        max_document_tokens: int | None = None,
+    ) -> None:
         self.queries, self.texts = encode_pairs(query, documents)
         self.rows = len(self.texts)
         self.top_k = top_k
         self.documents = tuple(documents) if return_documents else None
+        self.parameters = limit_parameters(max_length=max_length, max_text_tokens=max_document_tokens)
 
     def check(self, info: ModelInfo) -> None:
         check_top_k(self.top_k, self.rows)

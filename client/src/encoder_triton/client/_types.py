@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ class ModelInfo:
     labels: tuple[str, ...] | None = None
     activation: str | None = None  # classify: "softmax" or "sigmoid" (see contract.Activation)
     reports_tokens: bool = False  # the ensemble returns TOKEN_COUNT (usage)
+    # The model's input tensors, in config order: how to call it, not what it is (not compared).
+    inputs: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def multi_label(self) -> bool:
@@ -63,6 +65,7 @@ class ModelInfo:
             labels=params.labels,
             activation=params.activation.value if params.activation else None,
             reports_tokens=any(o.name == contract.TOKEN_COUNT for o in model.outputs),
+            inputs=tuple(i.name for i in model.inputs),
         )
 
 

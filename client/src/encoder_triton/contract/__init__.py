@@ -133,6 +133,19 @@ class Param:
     LENGTH_BUCKETS = "length_buckets"  # tokenizer: pad each batch up to one of these lengths, "16,32,64"
 
 
+class RequestParam:
+    """Keys of the per-request parameters the tokenizer step reads (Triton forwards an
+    ensemble's request parameters to each of its steps). Values are integers.
+
+    MAX_LENGTH       truncate this request's texts (or pairs) at this many tokens, at most
+                     the exported `max_length`
+    MAX_TEXT_TOKENS  rerank: cut each document after this many tokens before pairing it
+    """
+
+    MAX_LENGTH = "max_length"
+    MAX_TEXT_TOKENS = "max_text_tokens"
+
+
 def component_names(name: str) -> tuple[str, str]:
     """Names of the tokenizer and encoder models behind the ensemble `name`."""
     return name + TOKENIZER_SUFFIX, name + ENCODER_SUFFIX

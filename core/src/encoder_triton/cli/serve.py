@@ -1,12 +1,19 @@
-"""`encoder-triton serve` (the embedded Triton) and `encoder-triton gateway` (HTTP APIs over it).
+"""`encoder-triton serve` (the embedded Triton, or the gateway over the in-process runtime) and
+`encoder-triton gateway` (HTTP APIs over a running Triton).
+
+Every flag can also come from an `ENCODER_TRITON_<FLAG>` environment variable or a `.env` file
+in the working directory; a flag given on the command line wins, then the environment, then
+`.env`, then the default (see `gateway.settings`).
 
 Example:
-    $ encoder-triton serve --repo model_repository --gateway
+    $ encoder-triton serve --repo model_repository --gateway --models minilm
+    $ ENCODER_TRITON_MODELS=minilm encoder-triton serve --engine local
     $ encoder-triton gateway --triton 127.0.0.1:8001 --port 8080
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -19,28 +26,41 @@ from encoder_triton.cli._options import DEFAULT_REPO, GATEWAY_PORT, GRPC_PORT, H
 from encoder_triton.errors import EncoderTritonError
 from encoder_triton.export.repository import list_ensembles
 from encoder_triton.extras import require_extra
-from encoder_triton.gateway.settings import GatewaySettings
+from encoder_triton.gateway import defaults
 from encoder_triton.server.embedded import CACHE_SIZE_BYTES, STARTUP_TIMEOUT_S, EmbeddedTriton
 
 REPOSITORY = "Repository"
 NETWORK = "Network"
 GATEWAY = "Gateway"
 STARTUP = "Startup and log"
-TRITON = "Triton"
-ACCESS = "Access"
+ENGINE = "Engine"
+ACCESS = "Access and log"
 #: The help panels of `serve` and of `gateway`, in the order they show.
 SERVE_PANELS = (REPOSITORY, NETWORK, GATEWAY, STARTUP)
-GATEWAY_PANELS = (TRITON, NETWORK, ACCESS)
-
-_GATEWAY = GatewaySettings()
+GATEWAY_PANELS = (ENGINE, NETWORK, ACCESS)
 
 HostOption = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it private.", rich_help_panel=NETWORK)]
 
 
 def serve(
+    ctx: typer.Context,
     repo: Annotated[
         Path, typer.Option("--repo", help="Triton model repository folder.", rich_help_panel=REPOSITORY)
     ] = DEFAULT_REPO,
+    models: Annotated[
+        str,
+        typer.Option(
+            help="Load only these models (comma-separated ensembles, with their steps); all by default.",
+            rich_help_panel=REPOSITORY,
+        ),
+    ] = "",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="triton: the embedded Triton; local: the gateway over the in-process runtime (no Triton).",
+            rich_help_panel=REPOSITORY,
+        ),
+    ] = defaults.ENGINE,
     cache_size: Annotated[
         int,
         typer.Option(help="Response cache bytes (for models exported with --cache).", rich_help_panel=REPOSITORY),
@@ -60,11 +80,14 @@ def serve(
         typer.Option("--gateway", help="Also serve the OpenAI/Cohere-style HTTP gateway.", rich_help_panel=GATEWAY),
     ] = False,
     gateway_port: Annotated[
-        int, typer.Option(help="Port of the gateway (with --gateway).", rich_help_panel=GATEWAY)
+        int, typer.Option(help="Port of the gateway (with --gateway or --engine local).", rich_help_panel=GATEWAY)
     ] = GATEWAY_PORT,
     api_key: Annotated[
         list[str] | None, typer.Option(help="Gateway bearer key (repeat for several).", rich_help_panel=GATEWAY)
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="The gateway's access log, one line per request.", rich_help_panel=GATEWAY)
+    ] = True,
     startup_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for all models to load.", rich_help_panel=STARTUP)
     ] = STARTUP_TIMEOUT_S,
@@ -72,22 +95,37 @@ def serve(
 ) -> None:
     """Serve REPO on the embedded Triton (from the nvidia-pytriton wheel) until Ctrl-C.
 
-    Example: encoder-triton serve --repo model_repository --grpc-port 8001
+    With --engine local, serve the same gateway over the in-process runtime instead (macOS,
+    Windows, no Triton). Each flag also reads ENCODER_TRITON_<FLAG> and .env.
+
+    Example: encoder-triton serve --repo model_repository --grpc-port 8001 --models minilm
     """
+    local = engine == "local" or os.environ.get("ENCODER_TRITON_ENGINE") == "local"
     with user_errors():
-        require_extra("serve", needed_by="encoder-triton serve")
+        require_extra("gateway" if local else "serve", needed_by="encoder-triton serve")
         if with_gateway:
             require_extra("gateway", needed_by="encoder-triton serve --gateway")
+    from encoder_triton.cli._settings import ServeSettings
+
+    names = {name: name for name in ServeSettings.model_fields} | {"with_gateway": "gateway"}
+    try:
+        settings = ServeSettings(**explicit_flags(ctx, names))
+    except ValueError as exc:
+        raise fail(f"invalid setting: {exc}") from exc
+    if settings.engine == "local":
+        _serve_local(settings)
+        return
     server = EmbeddedTriton(
-        repo,
-        host=host,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
-        startup_timeout_s=startup_timeout,
-        log=None if quiet else sys.stderr,
-        cache_size_bytes=cache_size,
-        rate_limit=rate_limit,
+        settings.repo,
+        host=settings.host,
+        http_port=settings.http_port,
+        grpc_port=settings.grpc_port,
+        metrics_port=settings.metrics_port,
+        startup_timeout_s=settings.startup_timeout,
+        log=None if settings.quiet else sys.stderr,
+        cache_size_bytes=settings.cache_size,
+        rate_limit=settings.rate_limit,
+        models=settings.models,
     )
 
     def terminate(signum: int, _: Any) -> None:
@@ -106,16 +144,25 @@ def serve(
         raise typer.Exit(130) from None
     try:
         states = server.model_states()
-        typer.echo(f"Triton is ready (pid {server.pid}), serving {repo}:")
-        for line in describe_models(list_ensembles(repo), states):
+        typer.echo(f"Triton is ready (pid {server.pid}), serving {settings.repo}:")
+        for line in describe_models(list_ensembles(settings.repo), states):
             typer.echo(line)
         typer.echo(f"  HTTP     http://{endpoints.http}")
         typer.echo(f"  gRPC     {endpoints.grpc}")
         typer.echo(f"  metrics  {endpoints.metrics}")
         typer.echo("Ctrl-C stops it.")
-        if with_gateway:
+        if settings.gateway:
             # uvicorn owns the signals while it runs; Triton is stopped when it returns.
-            _run_gateway(endpoints.grpc, "grpc", host, gateway_port, _api_keys(api_key, None))
+            _run_gateway(
+                engine="triton",
+                triton_url=endpoints.grpc,
+                protocol="grpc",
+                repo=settings.repo,
+                host=settings.host,
+                port=settings.gateway_port,
+                api_keys=frozenset(settings.api_key),
+                access_log=settings.access_log,
+            )
             return
         code = server.wait()
         raise fail(f"tritonserver exited unexpectedly with code {code}:\n{server.log_tail(20)}")
@@ -125,13 +172,46 @@ def serve(
         server.stop()
 
 
+def _serve_local(settings: Any) -> None:
+    """The gateway over the in-process runtime: the same routes, no Triton."""
+    if not settings.repo.is_dir():
+        raise fail(f"model repository {settings.repo} does not exist: run `encoder-triton export` first")
+    ensembles = [e for e in list_ensembles(settings.repo) if not settings.models or e.name in settings.models]
+    missing = sorted(set(settings.models) - {e.name for e in ensembles})
+    if missing:
+        raise fail(f"models {missing} are not in {settings.repo}")
+    typer.echo(f"Serving {settings.repo} in process (engine local, no Triton):")
+    for info in ensembles:
+        typer.echo(f"  {info.name}  {info.task}  ({info.source_model})")
+    _run_gateway(
+        engine="local",
+        repo=settings.repo,
+        models=tuple(settings.models),
+        host=settings.host,
+        port=settings.gateway_port,
+        api_keys=frozenset(settings.api_key),
+        access_log=settings.access_log,
+    )
+
+
 def gateway(
+    ctx: typer.Context,
     triton: Annotated[
-        str, typer.Option(help="Triton host:port (gRPC 8001 by default).", rich_help_panel=TRITON)
-    ] = _GATEWAY.triton_url,
+        str, typer.Option(help="Triton host:port (gRPC 8001 by default).", rich_help_panel=ENGINE)
+    ] = defaults.TRITON_URL,
     protocol: Annotated[
-        str, typer.Option(help="How the gateway talks to Triton: grpc or http.", rich_help_panel=TRITON)
-    ] = _GATEWAY.protocol,
+        str, typer.Option(help="How the gateway talks to Triton: grpc or http.", rich_help_panel=ENGINE)
+    ] = defaults.PROTOCOL,
+    engine: Annotated[
+        str, typer.Option(help="triton: a running Triton; local: REPO in process.", rich_help_panel=ENGINE)
+    ] = defaults.ENGINE,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            help="The model repository: what --engine local runs; tokenizers for /tokenize and token ids.",
+            rich_help_panel=ENGINE,
+        ),
+    ] = None,
     host: HostOption = LOCAL_HOST,
     port: Annotated[int, typer.Option(help="Port of the gateway.", rich_help_panel=NETWORK)] = GATEWAY_PORT,
     api_key: Annotated[
@@ -140,14 +220,38 @@ def gateway(
     api_keys_file: Annotated[
         Path | None, typer.Option(help="File with one accepted key per line.", rich_help_panel=ACCESS)
     ] = None,
+    access_log: Annotated[bool, typer.Option(help="One log line per request.", rich_help_panel=ACCESS)] = True,
 ) -> None:
     """Serve OpenAI /v1/embeddings, Cohere/Jina /rerank and /classify in front of a running Triton.
+
+    Also llama.cpp's /embedding and /reranking, TEI's /tokenize and the classifier servers'
+    /predict. Each flag also reads ENCODER_TRITON_<FLAG> (--triton: ENCODER_TRITON_TRITON_URL,
+    --api-key: ENCODER_TRITON_API_KEYS) and .env.
 
     Example: encoder-triton gateway --triton 127.0.0.1:8001 --port 8080 --api-key "$KEY"
     """
     with user_errors():
         require_extra("gateway", needed_by="encoder-triton gateway")
-    _run_gateway(triton, protocol, host, port, _api_keys(api_key, api_keys_file))
+    names = {
+        "triton": "triton_url",
+        "protocol": "protocol",
+        "engine": "engine",
+        "repo": "repo",
+        "host": "host",
+        "port": "port",
+        "access_log": "access_log",
+    }
+    flags = explicit_flags(ctx, names)
+    if api_key or api_keys_file:
+        flags["api_keys"] = _api_keys(api_key, api_keys_file)
+    _run_gateway(**flags)
+
+
+def explicit_flags(ctx: typer.Context, names: dict[str, str]) -> dict[str, Any]:
+    """The flags given on the command line, by settings field (the rest come from the environment)."""
+    from encoder_triton.gateway.settings import explicit
+
+    return explicit(ctx, names)
 
 
 def describe_models(ensembles: list[Any], states: dict[str, dict[str, str]]) -> list[str]:
@@ -189,13 +293,28 @@ def _api_keys(keys: list[str] | None, keys_file: Path | None) -> frozenset[str]:
     return frozenset(found)
 
 
-def _run_gateway(triton_url: str, protocol: str, host: str, port: int, api_keys: frozenset[str]) -> None:
+def _run_gateway(**flags: Any) -> None:
+    """The gateway, with `flags` over the environment, `.env` and the defaults, until Ctrl-C."""
     import uvicorn
 
     from encoder_triton.gateway.app import create_app
+    from encoder_triton.gateway.request_log import configure_logging
+    from encoder_triton.gateway.settings import GatewaySettings
 
-    if not api_keys and host not in ("127.0.0.1", "localhost", "::1"):
-        typer.secho(f"warning: the gateway listens on {host} without API keys (--api-key)", fg="yellow", err=True)
-    app = create_app(GatewaySettings(triton_url=triton_url, protocol=protocol, api_keys=api_keys))
-    typer.echo(f"Gateway on http://{host}:{port} (OpenAPI docs at /docs) -> Triton {protocol} {triton_url}")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        settings = GatewaySettings(**flags)
+    except ValueError as exc:
+        raise fail(f"invalid gateway setting: {exc}") from exc
+    if not settings.api_keys and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(
+            f"warning: the gateway listens on {settings.host} without API keys (--api-key)", fg="yellow", err=True
+        )
+    configure_logging()
+    behind = (
+        f"the runtime in process ({settings.repo})"
+        if settings.engine == "local"
+        else f"Triton {settings.protocol} {settings.triton_url}"
+    )
+    typer.echo(f"Gateway on http://{settings.host}:{settings.port} (OpenAPI docs at /docs) -> {behind}")
+    # Our access log replaces uvicorn's (it carries request IDs and durations).
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", access_log=False)

@@ -232,6 +232,7 @@ def export_model(
             "device": built.execution.device.value,
             "encoder_file": built.execution.file,
             "opset": onnx_artifact.opset,
+            "num_parameters": _parameter_count(onnx_artifact.path),
             **_head_report(head),
             "dimension": spec.dimension,
             "max_length": max_length,
@@ -264,6 +265,14 @@ def _head(source: ModelSource, task: Task) -> Head:
     if task is Task.CLASSIFY:
         return classification_head(source.config)
     return RerankHead(num_labels=num_labels(source.config))
+
+
+def _parameter_count(path: Path) -> int:
+    """Weights in the fp32 graph (its initializers), the figure `GET /models` reports."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return int(sum(int(np.prod(tensor.dims)) for tensor in graph.initializer))
 
 
 def _head_report(head: Head) -> dict[str, Any]:

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,7 +113,10 @@ class TokenizerStep:
         )
         self.max_chars = params.max_chars
 
-    def encode(self, get: InputGetter) -> TokenBatch:
+    def encode(self, get: InputGetter, parameters: Mapping[str, object] | None = None) -> TokenBatch:
+        """The request's token batch; `parameters` are its request parameters (`contract.RequestParam`)."""
+        max_length, max_text_tokens = request_limits(parameters or {})
+
         def rows(name: str) -> np.ndarray:
             array = get(name)
             if array is None:  # Triton checks required inputs first; this guards direct calls
@@ -121,7 +124,9 @@ class TokenizerStep:
             return array
 
         if not self.pairs:
-            return self.tokenizer.encode(decode_texts(rows(contract.TEXT), max_chars=self.max_chars))
+            return self.tokenizer.encode(
+                decode_texts(rows(contract.TEXT), max_chars=self.max_chars), max_length=max_length
+            )
         texts = rows(contract.TEXT)
         queries = rows(contract.QUERY)
         if len(queries) != len(texts):
@@ -132,11 +137,27 @@ class TokenizerStep:
         return self.tokenizer.encode_pairs(
             decode_texts(queries, max_chars=self.max_chars, kind="query"),
             decode_texts(texts, max_chars=self.max_chars, kind="document"),
+            max_length=max_length,
+            max_text_tokens=max_text_tokens,
         )
 
     def outputs_of(self, batch: TokenBatch) -> dict[str, np.ndarray]:
         arrays = {**batch.arrays(), contract.TOKEN_COUNT: batch.lengths.astype(np.int64).reshape(-1, 1)}
         return {name: arrays[name] for name in self.outputs}
+
+
+def request_limits(parameters: Mapping[str, object]) -> tuple[int | None, int | None]:
+    """(max_length, max_text_tokens) from a request's parameters; a bad value is bad input."""
+    found: list[int | None] = []
+    for key in (contract.RequestParam.MAX_LENGTH, contract.RequestParam.MAX_TEXT_TOKENS):
+        value = parameters.get(key)
+        if value is None:
+            found.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or int(value) < 1:
+            raise InvalidTextError(f"request parameter {key!r} must be a positive integer, got {value!r}")
+        found.append(int(value))
+    return found[0], found[1]
 
 
 class EncoderStep:

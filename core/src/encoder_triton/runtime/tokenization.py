@@ -141,41 +141,104 @@ class TextTokenizer:
             length_buckets=length_buckets,
         )
 
-    def encode(self, texts: Sequence[str]) -> TokenBatch:
+    def encode(self, texts: Sequence[str], *, max_length: int | None = None) -> TokenBatch:
         """Tokenise `texts` (with the model's special tokens) into one right-padded batch.
 
-        With truncation off, a text over `max_length` tokens raises InvalidTextError.
+        With truncation off, a text over `max_length` tokens raises InvalidTextError. A
+        request's own `max_length` (at most the exported one) truncates this call only.
         """
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        self._check_lengths(encodings, "text")
-        return self._batch(encodings)
+        if max_length is None:
+            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+            self._check_lengths(encodings, "text")
+            return self._batch(encodings)
+        try:
+            self._tokenizer.enable_truncation(max_length=self._request_limit(max_length))
+            return self._batch(self._tokenizer.encode_batch(list(texts), add_special_tokens=True))
+        finally:
+            self._restore_truncation()
 
-    def encode_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> TokenBatch:
+    def encode_pairs(
+        self,
+        queries: Sequence[str],
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        max_text_tokens: int | None = None,
+    ) -> TokenBatch:
         """Tokenise (query, text) pairs, row by row, keeping the query whole where it fits.
 
-        With truncation off, a pair over `max_length` tokens raises InvalidTextError.
+        With truncation off, a pair over `max_length` tokens raises InvalidTextError. A
+        request's `max_length` caps the pair, `max_text_tokens` each text (Cohere's
+        `max_tokens_per_doc`): a text is cut after its first that many tokens.
         """
         if len(queries) != len(texts):
             raise ValueError(f"{len(queries)} queries for {len(texts)} texts: pass one query per text")
+        if max_text_tokens is not None:
+            texts = self.cut_texts(texts, max_text_tokens)
         pairs = list(zip(queries, texts, strict=True))
-        if not self.truncate:
+        limit = self._request_limit(max_length)
+        if limit is None:
             untruncated = self._tokenizer.encode_batch(pairs, add_special_tokens=True)
             self._check_lengths(untruncated, "pair")
             return self._batch(untruncated)
         query_lengths = [len(e.ids) for e in self._tokenizer.encode_batch(list(queries), add_special_tokens=False)]
         pair_specials = self.pair_special_tokens
-        strategies = [pair_truncation(n, pair_specials, self.max_length) for n in query_lengths]
+        strategies = [pair_truncation(n, pair_specials, limit) for n in query_lengths]
         encodings: list[Any] = [None] * len(pairs)
         try:
             for strategy in sorted(set(strategies)):
                 rows = [i for i, s in enumerate(strategies) if s == strategy]
-                self._tokenizer.enable_truncation(max_length=self.max_length, strategy=strategy)
+                self._tokenizer.enable_truncation(max_length=limit, strategy=strategy)
                 done = self._tokenizer.encode_batch([pairs[i] for i in rows], add_special_tokens=True)
                 for row, encoding in zip(rows, done, strict=True):
                     encodings[row] = encoding
         finally:
-            self._tokenizer.enable_truncation(max_length=self.max_length)
+            self._restore_truncation()
         return self._batch(encodings)
+
+    def cut_texts(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """Each text cut after its first `max_tokens` tokens (special tokens not counted), at
+        the character where that token ends, so the model sees those tokens and no more."""
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        self._tokenizer.no_truncation()
+        try:
+            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        finally:
+            self._restore_truncation()
+        return [
+            text if len(e.offsets) <= max_tokens else text[: e.offsets[max_tokens - 1][1]]
+            for text, e in zip(texts, encodings, strict=True)
+        ]
+
+    def _request_limit(self, max_length: int | None) -> int | None:
+        """The truncation length of one call: the request's, at most the exported limit;
+        None means the exported behaviour (which may be no truncation at all)."""
+        if max_length is None:
+            return self.max_length if self.truncate else None
+        if max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        return min(max_length, self.max_length)
+
+    def _restore_truncation(self) -> None:
+        if self.truncate:
+            self._tokenizer.enable_truncation(max_length=self.max_length)
+        else:
+            self._tokenizer.no_truncation()
+
+    @property
+    def vocab_size(self) -> int:
+        """How many token ids the tokenizer knows (ids from 0 up to this, exclusive)."""
+        return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
+
+    def encodings(self, texts: Sequence[str], *, add_special_tokens: bool = True) -> list[Any]:
+        """The tokenizer's own `Encoding` of each text (ids, tokens, offsets, special-token
+        mask), untruncated and unpadded: what a /tokenize endpoint shows."""
+        self._tokenizer.no_truncation()
+        try:
+            return list(self._tokenizer.encode_batch(list(texts), add_special_tokens=add_special_tokens))
+        finally:
+            self._restore_truncation()
 
     @property
     def pair_special_tokens(self) -> int:

@@ -11,6 +11,7 @@ INVALID_ARG error, and the other requests of the same dynamic batch are served n
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,15 @@ def _getter(request: Any) -> InputGetter:
     return get
 
 
+def _parameters(request: Any) -> dict[str, object]:
+    # Triton forwards the ensemble request's parameters to each step, as a JSON object.
+    try:
+        parameters = json.loads(request.parameters() or "{}")
+    except ValueError:
+        return {}
+    return parameters if isinstance(parameters, dict) else {}
+
+
 def _response(arrays: dict[str, np.ndarray]) -> Any:
     return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, a) for n, a in arrays.items()])
 
@@ -50,7 +60,7 @@ class TokenizerModel:
         responses: list[Any] = []
         for request in requests:
             try:
-                batch = self.step.encode(_getter(request))
+                batch = self.step.encode(_getter(request), _parameters(request))
             except InvalidTextError as exc:
                 responses.append(_error(str(exc)))
                 continue

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from encoder_triton import contract
 from encoder_triton.errors import EmbeddedTritonError
 from encoder_triton.extras import require_extra
 
@@ -128,6 +129,7 @@ class EmbeddedTriton:
         admin_key: str | None = None,
         cache_size_bytes: int = CACHE_SIZE_BYTES,
         rate_limit: bool = False,
+        models: Sequence[str] = (),
     ) -> None:
         self.repo = Path(repo).resolve()
         self.host = host
@@ -143,6 +145,9 @@ class EmbeddedTriton:
         # needs --cache-directory or it silently ignores `response_cache` (DESIGN.md).
         self.cache_size_bytes = cache_size_bytes
         self.rate_limit = rate_limit
+        # Only these ensembles and their steps load (Triton's explicit model control); the
+        # repository API that could load others stays behind the admin key.
+        self.models = tuple(models)
         self._lines: collections.deque[str] = collections.deque(maxlen=2000)
         self._process: subprocess.Popen[str] | None = None
         self._workdir: Path | None = None
@@ -162,6 +167,7 @@ class EmbeddedTriton:
         if not self.repo.is_dir():
             raise EmbeddedTritonError(f"model repository {self.repo} does not exist: run `encoder-triton export` first")
         install = TritonInstall.find()
+        self.models_to_load()  # unknown names fail before anything starts
         self._workdir = Path(tempfile.mkdtemp(prefix="encoder-triton-server-"))
         backend_dir = self._assemble_backends(install, self._workdir)
         auto_ports = all(p is None for p in self._ports)
@@ -240,7 +246,7 @@ class EmbeddedTriton:
             f"--cache-directory={install.caches}",
             f"--cache-config=local,size={self.cache_size_bytes}",
             f"--rate-limit={'execution_count' if self.rate_limit else 'off'}",
-            "--model-control-mode=none",
+            *self._model_control(),
             f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
             f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
             *self.extra_args,
@@ -258,6 +264,21 @@ class EmbeddedTriton:
             start_new_session=True,
         )
         threading.Thread(target=self._pump, args=(self._process,), daemon=True).start()
+
+    def _model_control(self) -> list[str]:
+        """Load everything (`none`), or only the named ensembles and their steps (`explicit`)."""
+        if not self.models:
+            return ["--model-control-mode=none"]
+        return ["--model-control-mode=explicit", *(f"--load-model={name}" for name in self.models_to_load())]
+
+    def models_to_load(self) -> list[str]:
+        """The named ensembles and their tokenizer and encoder steps, as the repository holds them."""
+        present = sorted(p.parent.name for p in self.repo.glob("*/config.pbtxt"))
+        missing = [name for name in self.models if name not in present]
+        if missing:
+            raise EmbeddedTritonError(f"models {missing} are not in {self.repo}; it holds: {', '.join(present)}")
+        wanted = [part for name in self.models for part in (name, *contract.component_names(name))]
+        return [name for name in dict.fromkeys(wanted) if name in present]
 
     def _pump(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,8 +23,15 @@ import numpy as np
 class Transport(Protocol):
     """The sync transport interface (`EncoderClient` calls it from several threads at once)."""
 
-    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        """The `outputs` of one inference of `model` on `inputs` (rows no more than its max_batch_size)."""
+    def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The `outputs` of one inference of `model` on `inputs` (rows no more than its max_batch_size);
+        `parameters` are Triton request parameters (see `contract.RequestParam`)."""
         ...
 
     def model_config(self, model: str) -> dict[str, Any]:
@@ -34,6 +42,10 @@ class Transport(Protocol):
         """Names of every model loaded, components included."""
         ...
 
+    def statistics(self) -> dict[str, Any]:
+        """Per-model counters as Triton's statistics API returns them (`{"model_stats": [...]}`)."""
+        ...
+
     def is_ready(self) -> bool: ...
 
     def close(self) -> None: ...
@@ -42,11 +54,19 @@ class Transport(Protocol):
 class AsyncTransport(Protocol):
     """The asyncio transport interface (`AsyncEncoderClient`); the same methods, awaited."""
 
-    async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]: ...
+    async def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]: ...
 
     async def model_config(self, model: str) -> dict[str, Any]: ...
 
     async def model_names(self) -> list[str]: ...
+
+    async def statistics(self) -> dict[str, Any]: ...
 
     async def is_ready(self) -> bool: ...
 

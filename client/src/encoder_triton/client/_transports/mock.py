@@ -83,6 +83,8 @@ class _CannedServer:
         self.configs = {str(config["name"]): dict(config) for config in configs}
         self.ready = True  # set False to test health checks
         self.closed = False
+        self.answered: dict[str, int] = {}  # requests answered per model (the statistics API's counts)
+        self.parameters: list[dict[str, Any]] = []  # each request's parameters, in arrival order
 
     def _config(self, model: str) -> dict[str, Any]:
         if model not in self.configs:
@@ -97,6 +99,23 @@ class _CannedServer:
         rows = next(iter(sizes.values()), 0)
         if limit and rows > limit:  # Triton's wording
             raise InvalidInputError(f"inference request batch-size must be <= {limit} for '{model}'")
+
+    def _record(self, model: str, parameters: Mapping[str, Any] | None) -> None:
+        self.answered[model] = self.answered.get(model, 0) + 1
+        self.parameters.append(dict(parameters or {}))
+
+    def _statistics(self) -> dict[str, Any]:
+        return {
+            "model_stats": [
+                {
+                    "name": name,
+                    "inference_count": count,
+                    "execution_count": count,
+                    "inference_stats": {"success": {"count": count, "ns": 0}},
+                }
+                for name, count in sorted(self.answered.items())
+            ]
+        }
 
     @staticmethod
     def _answer(model: str, result: Mapping[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
@@ -113,9 +132,20 @@ class MockTransport(_CannedServer):
         super().__init__(configs)
         self.handler = handler
 
-    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         self._check_request(model, inputs)
-        return self._answer(model, self.handler(model, inputs, outputs), outputs)
+        answer = self._answer(model, self.handler(model, inputs, outputs), outputs)
+        self._record(model, parameters)
+        return answer
+
+    def statistics(self) -> dict[str, Any]:
+        return self._statistics()
 
     def model_config(self, model: str) -> dict[str, Any]:
         return dict(self._config(model))
@@ -137,13 +167,24 @@ class AsyncMockTransport(_CannedServer):
         super().__init__(configs)
         self.handler = handler
 
-    async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    async def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         self._check_request(model, inputs)
         await asyncio.sleep(0)  # let other requests interleave, as they would on the network
         result = self.handler(model, inputs, outputs)
         if inspect.isawaitable(result):
             result = await result
-        return self._answer(model, result, outputs)
+        answer = self._answer(model, result, outputs)
+        self._record(model, parameters)
+        return answer
+
+    async def statistics(self) -> dict[str, Any]:
+        return self._statistics()
 
     async def model_config(self, model: str) -> dict[str, Any]:
         return dict(self._config(model))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -96,17 +97,24 @@ class TritonTransport:
         for client in clients:
             client.close()
 
-    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         client = self._client()
         infer_inputs = _infer_inputs(self._module, inputs)
         requested = [self._module.InferRequestedOutput(name) for name in outputs]
+        extra = {"parameters": dict(parameters)} if parameters else {}
         with self._errors.mapping(model, live=self._live):
             if self.protocol == "grpc":
                 result = client.infer(
-                    model, infer_inputs, outputs=requested, client_timeout=self.timeout, headers=self.headers
+                    model, infer_inputs, outputs=requested, client_timeout=self.timeout, headers=self.headers, **extra
                 )
             else:  # the HTTP client's network_timeout bounds the call
-                result = client.infer(model, infer_inputs, outputs=requested, headers=self.headers)
+                result = client.infer(model, infer_inputs, outputs=requested, headers=self.headers, **extra)
         return {name: result.as_numpy(name) for name in outputs}
 
     def is_ready(self) -> bool:
@@ -120,12 +128,13 @@ class TritonTransport:
             return dict(self._client().get_model_config(model, headers=self.headers))
 
     def model_names(self) -> list[str]:
+        return _names_from_statistics(self.statistics())
+
+    def statistics(self) -> dict[str, Any]:
         with self._errors.mapping(None, live=self._live):
             if self.protocol == "grpc":
-                stats = self._client().get_inference_statistics(headers=self.headers, as_json=True)
-            else:
-                stats = self._client().get_inference_statistics(headers=self.headers)
-        return _names_from_statistics(stats)
+                return dict(self._client().get_inference_statistics(headers=self.headers, as_json=True))
+            return dict(self._client().get_inference_statistics(headers=self.headers))
 
     def _live(self) -> bool:
         return bool(self._client().is_server_live(headers=self.headers))
@@ -163,11 +172,18 @@ class AsyncTritonTransport:
     async def close(self) -> None:
         await self._client.close()
 
-    async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    async def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        outputs: list[str],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         infer_inputs = _infer_inputs(self._module, inputs)
         requested = [self._module.InferRequestedOutput(name) for name in outputs]
+        extra = {"parameters": dict(parameters)} if parameters else {}
         async with self._errors.async_mapping(model, live=self._live):
-            call = self._client.infer(model, infer_inputs, outputs=requested, headers=self.headers)
+            call = self._client.infer(model, infer_inputs, outputs=requested, headers=self.headers, **extra)
             # asyncio enforces the deadline for both protocols (aiohttp has no per-call timeout).
             result = await asyncio.wait_for(call, self.timeout)
         return {name: result.as_numpy(name) for name in outputs}
@@ -183,12 +199,13 @@ class AsyncTritonTransport:
             return dict(await self._client.get_model_config(model, headers=self.headers))
 
     async def model_names(self) -> list[str]:
+        return _names_from_statistics(await self.statistics())
+
+    async def statistics(self) -> dict[str, Any]:
         async with self._errors.async_mapping(None, live=self._live):
             if self.protocol == "grpc":
-                stats = await self._client.get_inference_statistics(headers=self.headers, as_json=True)
-            else:
-                stats = await self._client.get_inference_statistics(headers=self.headers)
-        return _names_from_statistics(stats)
+                return dict(await self._client.get_inference_statistics(headers=self.headers, as_json=True))
+            return dict(await self._client.get_inference_statistics(headers=self.headers))
 
     async def _live(self) -> bool:
         return bool(await self._client.is_server_live(headers=self.headers))
