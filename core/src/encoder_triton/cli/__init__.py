@@ -113,18 +113,25 @@ def export(
         typer.Option(help="int8: dynamic per-channel, or static QDQ with MinMax ranges from the calibration texts."),
     ] = Int8Calibration.DYNAMIC,
     calibration_texts: Annotated[
-        Path | None, typer.Option(help="Real texts, one per line, for int8 calibration (default: built-in set).")
+        Path | None,
+        typer.Option(help="Texts for int8 calibration: one per line, or JSON lines with a text (default: built-in)."),
+    ] = None,
+    validation_texts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Texts the export is gated on: one per line, or JSON lines {text, label?, query?} (default: built-in)."
+        ),
     ] = None,
     int8_headroom: Annotated[
         float, typer.Option(help="int8: share of the gate's allowed mean error the calibration texts may use.")
     ] = 0.5,
     int8_search: Annotated[
         bool,
-        typer.Option(help="int8: keep the measured most sensitive nodes in fp32 (--no-int8-search: quantise all)."),
+        typer.Option(help="int8: if calibration misses the bounds, keep the noisiest nodes in fp32 (at most 4 tries)."),
     ] = True,
     int8_outliers: Annotated[
         bool,
-        typer.Option(help="int8 dynamic: compute outlier activation channels apart (split in fp32 or scaled)."),
+        typer.Option(help="int8 dynamic: balance LayerNorm-output channels and split activation spikes to fp32."),
     ] = True,
     plan_cache: Annotated[
         Path | None, typer.Option(help="TensorRT engine cache (default: $ENCODER_TRITON_CACHE/tensorrt).")
@@ -148,15 +155,24 @@ def export(
     from encoder_triton.export.precision.calibration import load_calibration_texts
     from encoder_triton.export.precision.int8 import Int8Options
     from encoder_triton.export.repository.writer import ServingOptions
+    from encoder_triton.export.user_texts import read_texts
     from encoder_triton.runtime.providers import parse_preference
 
     console = Console(stderr=True)
 
     @contextlib.contextmanager
-    def progress(description: str) -> Iterator[None]:
+    def progress(description: str) -> Iterator[Any]:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         started = time.perf_counter()
-        with console.status(description + " ..."):
-            yield
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(description + " ...", total=None)  # a pulse until a step reports
+
+            def advance(step: str, done: int, total: int) -> None:
+                bar.update(task, description=f"{description}: {step}", completed=done, total=total)
+
+            yield advance
         console.print(f"[green]✓[/green] {description} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
 
     try:
@@ -188,6 +204,7 @@ def export(
                 mode=int8_calibration.value, headroom=int8_headroom, search=int8_search, outlier_split=int8_outliers
             ),
             calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
+            validation_texts=read_texts(validation_texts) if validation_texts else None,
             tensorrt_cache_dir=plan_cache,
         )
         result = export_model(

@@ -49,6 +49,7 @@ from encoder_triton.export.repository.writer import EncoderSpec, ServingOptions,
 from encoder_triton.export.source.architectures import ExportSpec, architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task, num_labels
+from encoder_triton.export.user_texts import UserTexts, label_accuracy
 from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
@@ -110,10 +111,10 @@ def export_model(
     notes: list[str] = []
 
     @contextlib.contextmanager
-    def step(key: str, description: str) -> Iterator[None]:
+    def step(key: str, description: str) -> Iterator[Any]:
         started = time.perf_counter()
-        with progress(description):
-            yield
+        with progress(description) as handle:
+            yield handle  # a progress display may hand out a callback for the step's own progress
         timings[key] = round(time.perf_counter() - started, 3)
 
     with step("resolve", f"Resolving {model}"):
@@ -140,9 +141,8 @@ def export_model(
         with step("onnx_export", f"Exporting ONNX ({architecture.model_type}, {choice.task.value})"):
             onnx_artifact = export_onnx(source, encoder_dir, head, architecture=architecture)
             tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
-        checked = (
-            f"{len(reference_pairs()[0])} pairs" if choice.task is Task.RERANK else f"{len(REFERENCE_TEXTS)} texts"
-        )
+        rows = _validation_rows(build, choice.task)
+        checked = f"{len(rows.texts)} pairs" if choice.task is Task.RERANK else f"{len(rows.texts)} texts"
         with step("validate", f"Validating against PyTorch on {checked}"):
             tokenizer = TextTokenizer.from_file(
                 tokenizer_artifact.path,
@@ -151,14 +151,14 @@ def export_model(
                 with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
             )
             # Exactly what Triton's steps compute: the same runtime code on the same files.
-            candidate = OnnxEncoder(onnx_artifact.path).encode_outputs(_candidate_tokens(tokenizer, choice.task))
-            reference = _reference(source, architecture, head, max_length=max_length)
+            candidate = OnnxEncoder(onnx_artifact.path).encode_outputs(_candidate_tokens(tokenizer, rows))
+            reference = _reference(source, architecture, head, rows, max_length=max_length)
             fidelity = _validate(reference, candidate, min_cosine=min_cosine, max_abs_error=max_abs_error)
         if not fidelity.passed:
             raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
         fp32_size = _size(encoder_dir)
 
-        with step("build", f"Building the {build.describe()} encoder"):
+        with step("build", f"Building the {build.describe()} encoder") as build_progress:
             built = build_encoder(
                 onnx_artifact.path,
                 config=source.config,
@@ -168,10 +168,11 @@ def export_model(
                 max_batch_size=options.max_batch_size,
                 max_batch_tokens=options.max_batch_tokens,
                 work_dir=staging / "work",
+                progress=build_progress if callable(build_progress) else None,
             )
         notes.extend(built.notes)
         with step("gate", f"Fidelity gate ({build.precision.value}) on {checked}"):
-            gate = _gate(built, _candidate_tokens(tokenizer, choice.task), reference, choice.task, build)
+            gate = _gate(built, _candidate_tokens(tokenizer, rows), reference, choice.task, build)
         if gate.skipped:
             notes.append(f"fidelity gate skipped: {gate.skipped}")
         elif not gate.passed:
@@ -217,6 +218,7 @@ def export_model(
             "fp32_size_bytes": fp32_size,
             "fidelity": gate.to_dict(),
             "fp32_fidelity": fidelity.to_dict(),
+            "validation": _validation_report(rows, reference, head),
             "kept_fp32": built.kept_fp32,
             **built.details,
             "timings_s": timings,
@@ -259,27 +261,30 @@ class _Reference:
     rows: list[str]  # the texts (or query | document pairs) the values belong to
 
 
-def _reference(source: ModelSource, architecture: ExportSpec, head: Head, *, max_length: int) -> _Reference:
-    """The PyTorch reference of the same task: embeddings, probabilities or rerank scores."""
+def _reference(
+    source: ModelSource, architecture: ExportSpec, head: Head, rows: UserTexts, *, max_length: int
+) -> _Reference:
+    """The PyTorch reference of the same task on the validation rows: embeddings, probabilities
+    or rerank scores."""
     if isinstance(head, Pooling):
         embeddings = reference_embeddings(
             source.path,
-            REFERENCE_TEXTS,
+            rows.texts,
             max_length=max_length,
             pooling=head,
             sentence_transformer=source.is_sentence_transformer,
             model_class=architecture.reference_class(Task.EMBED),
         )
-        return _Reference(contract.EMBEDDING, embeddings, list(REFERENCE_TEXTS))
+        return _Reference(contract.EMBEDDING, embeddings, list(rows.texts))
     if isinstance(head, ClassificationHead):
         logits = reference_logits(
             source.path,
-            REFERENCE_TEXTS,
+            rows.texts,
             max_length=max_length,
             model_class=architecture.reference_class(Task.CLASSIFY),
         )
-        return _Reference(contract.PROBABILITIES, head.probabilities(logits), list(REFERENCE_TEXTS))
-    queries, documents = reference_pairs()
+        return _Reference(contract.PROBABILITIES, head.probabilities(logits), list(rows.texts))
+    queries, documents = list(rows.queries or ()), list(rows.texts)
     logits = reference_logits(
         source.path,
         documents,
@@ -288,8 +293,8 @@ def _reference(source: ModelSource, architecture: ExportSpec, head: Head, *, max
         model_class=architecture.reference_class(Task.RERANK),
     )
     scores = 1.0 / (1.0 + np.exp(-head.raw_scores(logits)))
-    rows = [f"{q[:20]} | {d}" for q, d in zip(queries, documents, strict=True)]
-    return _Reference(contract.SCORE, scores, rows)
+    pairs = [f"{q[:20]} | {d}" for q, d in zip(queries, documents, strict=True)]
+    return _Reference(contract.SCORE, scores, pairs)
 
 
 def _validate(
@@ -340,10 +345,35 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != REPORT_FILE)
 
 
-def _candidate_tokens(tokenizer: TextTokenizer, task: Task) -> Any:
-    if task is Task.RERANK:
-        return tokenizer.encode_pairs(*reference_pairs())
-    return tokenizer.encode(list(REFERENCE_TEXTS))
+def _validation_rows(build: BuildOptions, task: Task) -> UserTexts:
+    """The rows the export is validated and gated on: the user's (--validation-texts) or the
+    built-in reference texts; a reranker's are (query, document) pairs, neighbouring texts
+    paired when the user's file names no queries."""
+    rows = build.validation_texts
+    if rows is None:
+        if task is Task.RERANK:
+            queries, documents = reference_pairs()
+            return UserTexts(tuple(documents), queries=tuple(queries))
+        return UserTexts(REFERENCE_TEXTS)
+    if task is Task.RERANK and rows.queries is None:
+        half = len(rows.texts) // 2
+        return replace(rows, texts=rows.texts[1::2][:half], queries=rows.texts[0::2][:half], labels=None)
+    return rows
+
+
+def _validation_report(rows: UserTexts, reference: _Reference, head: Head) -> dict[str, Any]:
+    """Which texts the gate judged (the gate checks the served labels against PyTorch's); with
+    gold labels, how often PyTorch itself picks them, for context."""
+    report: dict[str, Any] = {"source": rows.source or "built-in", "rows": len(rows.texts)}
+    if rows.labels is not None and isinstance(head, ClassificationHead):
+        report["pytorch_gold_label_accuracy"] = label_accuracy(reference.values, rows.labels, head.labels)
+    return report
+
+
+def _candidate_tokens(tokenizer: TextTokenizer, rows: UserTexts) -> Any:
+    if rows.queries is not None:
+        return tokenizer.encode_pairs(list(rows.queries), list(rows.texts))
+    return tokenizer.encode(list(rows.texts))
 
 
 def _warmup_sample(tokenizer: TextTokenizer, task: Task) -> WarmupSample:

@@ -31,6 +31,7 @@ from encoder_triton.contract import Precision, Runner
 from encoder_triton.export.fidelity.gate import Thresholds, thresholds_for
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, EncoderExecution, Optimize
 from encoder_triton.export.precision.int8 import Int8Options, Int8Progress
+from encoder_triton.export.user_texts import UserTexts
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE
 from encoder_triton.runtime.shape_buckets import length_buckets
 from encoder_triton.runtime.tokenization import TokenBatch
@@ -48,6 +49,8 @@ class BuildOptions:
     int8: Int8Options = Int8Options()
     #: Texts int8 and INT8 engines calibrate on (None: the built-in set).
     calibration_texts: tuple[str, ...] | None = None
+    #: Texts the export is validated and gated on (None: the built-in reference texts).
+    validation_texts: UserTexts | None = None
     #: Replaces the precision's default gate bounds field by field.
     thresholds: Thresholds | None = None
     tensorrt_cache_dir: Path | None = None
