@@ -103,3 +103,12 @@ def test_options_reject_nonsense() -> None:
         Int8Options(headroom=0)
     with pytest.raises(ValueError, match="alpha"):
         Int8Options(alpha=1.5)
+
+
+def test_calibration_checks_the_output_the_gate_judges() -> None:
+    from encoder_triton.export.precision.int8 import _judged
+
+    logits, probabilities = np.array([[0.0, 3.0]]), np.array([[0.05, 0.95]])
+    assert _judged({"LOGITS": logits, "PROBABILITIES": probabilities}) is probabilities
+    assert _judged({"SCORE": probabilities[:, 1], "RAW_SCORE": logits[:, 1]}).shape == (1,)
+    assert _judged({"other": logits}) is logits

@@ -188,3 +188,10 @@ def test_the_quantiser_leaves_the_fp32_part_alone(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", [np.array([np.nan, 1.0]), np.array([5.0])])
 def test_no_channels_from_degenerate_ranges(bad: np.ndarray) -> None:
     assert outlier_channels(bad) == ()
+
+
+def test_a_tensor_with_one_row_per_text_is_not_per_token() -> None:
+    model, tokens = _encoder_block(), _tokens()
+    model.graph.node.append(helper.make_node("ReduceMean", ["o"], ["pooled"], name="pool", axes=[1], keepdims=0))
+    stats = activation_stats(model, ["o", "pooled"], tokens)
+    assert stats["o"].per_token and not stats["pooled"].per_token

@@ -35,7 +35,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,8 @@ class ChannelStats:
     absmax: np.ndarray
     mean_abs: np.ndarray
     mean_square: np.ndarray
+    #: False for a tensor with one row per text (after pooling: a classifier head's input).
+    per_token: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class ChannelPlan:
     range_after: float  # ... of what the int8 MatMul sees
     #: Expected int8 rounding noise over the signal, after the plan: (range / 255) / rms.
     noise_to_signal: float = 0.0
+    #: False where the MatMul runs once per text (a head after pooling), not once per token.
+    per_token: bool = True
 
     def __bool__(self) -> bool:
         return bool(self.split or self.factors)
@@ -206,6 +210,7 @@ def activation_stats(
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     inputs = [i.name for i in session.get_inputs()]
     peaks: dict[str, np.ndarray] = {}
+    per_token: dict[str, bool] = {}
     sums: dict[str, np.ndarray] = {}
     squares: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
@@ -216,7 +221,8 @@ def activation_stats(
         real = arrays["attention_mask"].astype(bool)
         outputs = session.run(list(tensors), {name: arrays[name] for name in inputs})
         for name, value in zip(tensors, outputs, strict=True):
-            tokens = value[real] if value.shape[: real.ndim] == real.shape else value.reshape(-1, value.shape[-1])
+            per_token[name] = value.shape[: real.ndim] == real.shape
+            tokens = value[real] if per_token[name] else value.reshape(-1, value.shape[-1])
             magnitude = np.abs(tokens)  # float32 until the sums: the FFN activations are large
             peak = np.max(magnitude, axis=0).astype(np.float64)
             peaks[name] = peak if name not in peaks else np.maximum(peaks[name], peak)
@@ -226,7 +232,9 @@ def activation_stats(
         if progress is not None:
             progress(done, len(starts))
     return {
-        name: ChannelStats(peaks[name], sums[name] / max(counts[name], 1), squares[name] / max(counts[name], 1))
+        name: ChannelStats(
+            peaks[name], sums[name] / max(counts[name], 1), squares[name] / max(counts[name], 1), per_token[name]
+        )
         for name in peaks
     }
 
@@ -253,13 +261,16 @@ def plan_model(
         rows = np.max(np.abs(numpy_helper.to_array(weights[weight])), axis=1)
         row_absmax[tensor] = rows if tensor not in row_absmax else np.maximum(row_absmax[tensor], rows)
     return {
-        node: plan_channels(
-            stats[tensor].absmax,
-            row_absmax[tensor],
-            activation_fed=producers.get(tensor) in ACTIVATIONS,
-            alpha=alpha,
-            splitting=kinds[node] == "MatMul",
-            mean_square=stats[tensor].mean_square,
+        node: replace(
+            plan_channels(
+                stats[tensor].absmax,
+                row_absmax[tensor],
+                activation_fed=producers.get(tensor) in ACTIVATIONS,
+                alpha=alpha,
+                splitting=kinds[node] == "MatMul",
+                mean_square=stats[tensor].mean_square,
+            ),
+            per_token=stats[tensor].per_token,
         )
         for node, tensor, _ in candidates
     }

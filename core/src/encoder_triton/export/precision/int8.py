@@ -23,12 +23,13 @@ its norm (every other MatMul: 2-12%). A short text ('a', 'ok') is the first to s
 its few tokens carry the spikes' weight in the mean. channel_plan.py says which channels are
 balanced and which are split, outliers.py rewrites the graph; see both for the numbers.
 
-Then every MatMul (and fused Attention, embedding Gather) is quantised once with ONNX Runtime's
-dynamic per-channel quantiser, and the result is checked on the calibration texts against the
-fp32 graph. When it misses the target (the gate's min cosine, and its mean with `headroom`),
-the nodes with the largest expected int8 noise (range / rms of what each sees after the plan,
-known from the same calibration pass: no per-node model run) stay in fp32, 1, 2, 4 then 8 of
-them, each count measured once: at most `MAX_FALLBACK_TRIALS` more quantisations, and none on
+Then every per-token MatMul (and fused Attention, embedding Gather) is quantised once with ONNX
+Runtime's dynamic per-channel quantiser (a head's MatMuls, which run once per text after pooling,
+stay fp32: ~1/length of the time, and right before the labels), and the result is checked on the
+calibration texts against the fp32 graph. When it misses the target (the gate's min cosine, and
+its mean with `headroom`), the nodes with the largest expected int8 noise (range / rms of what
+each sees after the plan, known from the same calibration pass: no per-node model run) stay in
+fp32, 1, 2, 4 then 8 of them, each count measured once: at most `MAX_FALLBACK_TRIALS` more quantisations, and none on
 MPNet or MiniLM. `search=False` (`--no-int8-search`) skips that fallback; `outlier_split=False`
 (`--no-int8-outliers`) skips the channel step. Static QDQ (`mode="static"`, MinMax ranges from
 the calibration texts) keeps the same fallback, for providers that want QDQ graphs.
@@ -58,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton import contract
 from encoder_triton.export.fidelity.gate import Thresholds, cosine_rows
 from encoder_triton.export.precision.channel_plan import DEFAULT_ALPHA, ChannelPlan, plan_model
 from encoder_triton.export.precision.outliers import OutlierSplit, split_model
@@ -182,6 +184,8 @@ class Int8Result:
     search: bool = True
     outlier_splits: tuple[OutlierSplit, ...] = ()
     alpha: float = DEFAULT_ALPHA
+    #: MatMuls run once per text (a head after pooling), left in fp32 by rule.
+    per_text_fp32: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,6 +205,7 @@ class Int8Result:
             "quantise_trials": self.trials,
             "search": self.search,
             "outlier_channels": [split.to_dict() for split in self.outlier_splits],
+            "per_text_fp32": list(self.per_text_fp32),
         }
 
 
@@ -272,13 +277,16 @@ def quantize_int8(
                 src, graph_to_quantize, calibration, alpha=options.alpha, progress=stats_progress
             )
         tell("running the fp32 reference", batches + 1, total)
-        reference = OnnxEncoder(src).encode(calibration)
-        always_fp32 = tuple(name for split in splits for name in split.fp32_nodes)
+        reference = _judged(OnnxEncoder(src).encode_outputs(calibration))
+        # A MatMul that runs once per text (a classifier head after pooling) costs ~1/length of
+        # a per-token one: int8 buys no time there and adds error right before the output.
+        per_text = tuple(node for node, plan in plans.items() if not plan.per_token)
+        always_fp32 = per_text + tuple(name for split in splits for name in split.fp32_nodes)
         quantize = _quantizer(graph_to_quantize, work, calibration, options, op_types)
 
         def measure(excluded: tuple[str, ...], output: Path) -> Agreement:
             quantize(output, excluded=excluded + always_fp32)
-            return Agreement.of(per_text_error(reference, OnnxEncoder(output).encode(calibration)))
+            return Agreement.of(per_text_error(reference, _judged(OnnxEncoder(output).encode_outputs(calibration))))
 
         tell("quantising", batches + 2, total)
         everything = measure((), dst)
@@ -287,7 +295,7 @@ def quantize_int8(
         if options.search and not everything.meets(target):
             if not plans:  # the ranking needs the calibration pass the channel step skipped
                 plans = plan_model(onnx.load(str(src)), calibration, alpha=0.0)
-            order = fallback_order(plans, [name for name, _ in nodes])
+            order = fallback_order(plans, [name for name, _ in nodes if name not in per_text])
             attempts = 0
 
             def attempt(excluded: tuple[str, ...]) -> Agreement:
@@ -317,14 +325,28 @@ def quantize_int8(
         target=target,
         all_int8=everything,
         final=fallback.final,
-        quantized_nodes=len(nodes) - len(kept),
+        quantized_nodes=len(nodes) - len(kept) - len([n for n, _ in nodes if n in per_text]),
         kept_fp32=kept,
         trials=fallback.trials,
         search=options.search,
         outlier_splits=tuple(splits),
         alpha=options.alpha if balancing else 0.0,
+        per_text_fp32=per_text,
         notes=notes,
     )
+
+
+#: The output the fidelity gate judges for each task (pipeline.py), so calibration checks the same.
+_JUDGED_OUTPUTS = (contract.EMBEDDING, contract.PROBABILITIES, contract.SCORE)
+
+
+def _judged(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The gate's output among `outputs` (a classifier's probabilities, not its logits: softmax
+    can turn a small logit error into a large probability one), else the first."""
+    for name in _JUDGED_OUTPUTS:
+        if name in outputs:
+            return outputs[name]
+    return next(iter(outputs.values()))
 
 
 Quantizer = Callable[..., Path]

@@ -245,7 +245,8 @@ def split_model(
 
     model = onnx.load(str(src))
     plans = plan_model(model, calibration, alpha=alpha, progress=progress)
-    applied = {node: plan for node, plan in plans.items() if plan}
+    # A head's MatMuls (once per text) stay fp32 whole (int8.py): nothing to rewrite there.
+    applied = {node: plan for node, plan in plans.items() if plan and plan.per_token}
     fp32 = split_outlier_channels(model, applied)
     external = src.with_name(src.name + ".data").exists()
     onnx.save(model, str(dst), save_as_external_data=external, location=dst.name + ".data" if external else None)
