@@ -183,7 +183,9 @@ def reference_embeddings(
 
         model = SentenceTransformer(str(model_dir), device="cpu")
         model.max_seq_length = max_length
-        return np.asarray(model.encode(list(texts), batch_size=16, convert_to_numpy=True))
+        # Small batches: encode() sorts by length, so the one over-long reference text pads only
+        # three others to the limit (all-mpnet-base-v2: 21 s -> 11 s for the 24 texts at 384 tokens).
+        return np.asarray(model.encode(list(texts), batch_size=4, convert_to_numpy=True))
 
     import transformers
 
