@@ -52,10 +52,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +64,7 @@ from encoder_triton import contract
 from encoder_triton.export.fidelity.gate import Thresholds, cosine_rows
 from encoder_triton.export.precision.channel_plan import DEFAULT_ALPHA, ChannelPlan, plan_model
 from encoder_triton.export.precision.outliers import OutlierSplit, split_model
+from encoder_triton.export.precision.quantizer import ort_quantizer, quiet_root_logger
 from encoder_triton.runtime.tokenization import TokenBatch
 
 #: Ops the dynamic quantiser turns into integer kernels (MatMulInteger, QAttention, ...).
@@ -269,7 +268,7 @@ def quantize_int8(
     def stats_progress(done: int, _: int) -> None:
         tell("measuring activation ranges", done, total)
 
-    with tempfile.TemporaryDirectory(prefix="encoder-triton-int8-") as tmp, _quiet_root_logger():
+    with tempfile.TemporaryDirectory(prefix="encoder-triton-int8-") as tmp, quiet_root_logger():
         work = Path(tmp)
         splits: list[OutlierSplit] = []
         plans: dict[str, ChannelPlan] = {}
@@ -285,7 +284,7 @@ def quantize_int8(
         # a per-token one: int8 buys no time there and adds error right before the output.
         per_text = tuple(node for node, plan in plans.items() if not plan.per_token)
         always_fp32 = per_text + tuple(name for split in splits for name in split.fp32_nodes)
-        quantize = _quantizer(graph_to_quantize, work, calibration, options, op_types)
+        quantize = ort_quantizer(graph_to_quantize, work, calibration, options, op_types)
 
         def measure(excluded: tuple[str, ...], output: Path) -> Agreement:
             quantize(output, excluded=excluded + always_fp32)
@@ -350,82 +349,3 @@ def _judged(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
         if name in outputs:
             return outputs[name]
     return next(iter(outputs.values()))
-
-
-Quantizer = Callable[..., Path]
-
-
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """The quantiser warns on the root logger, once per call, that it prefers pre-processed
-    graphs (we pre-process where it matters: static)."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def _quantizer(
-    src: Path, work: Path, calibration: TokenBatch, options: Int8Options, op_types: Sequence[str]
-) -> Quantizer:
-    """A function (output, excluded) -> output that quantises `src` in the chosen mode."""
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-
-    if options.mode == "dynamic":
-
-        def dynamic(output: Path, *, excluded: Sequence[str]) -> Path:
-            quantize_dynamic(
-                src,
-                output,
-                per_channel=options.per_channel,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=list(op_types),
-                nodes_to_exclude=list(excluded),
-                # A fused graph has contrib ops whose outputs carry no type; they are float.
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},
-            )
-            return output
-
-        return dynamic
-
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    # Without shapes through the contrib ops, the static quantiser silently skips activations
-    # (weights-only QDQ: accurate, but no int8 arithmetic). Symbolic inference knows them.
-    inferred = work / "shapes.onnx"
-    quant_pre_process(str(src), str(inferred), skip_optimization=True, skip_onnx_shape=True)
-    cache = work / "calibration.json"
-    feeds = [
-        calibration.take(rows).arrays() for rows in np.array_split(np.argsort(calibration.lengths), 8) if len(rows)
-    ]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._feeds = iter(feeds)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._feeds, None)
-
-    def static(output: Path, *, excluded: Sequence[str]) -> Path:
-        quantize_static(
-            inferred,
-            output,
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=options.per_channel,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            op_types_to_quantize=list(op_types),
-            nodes_to_exclude=list(excluded),
-            extra_options={"MatMulConstBOnly": True},
-            calibration_cache_path=cache,  # ranges are measured once and reused by every attempt
-        )
-        return output
-
-    return static
