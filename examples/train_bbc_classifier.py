@@ -108,9 +108,19 @@ def pooled_features(model: Any, tokenizer: Any, texts: Sequence[str], *, max_len
 
 
 def train_classifier(
-    base_dir: Path, train: Sequence[Article], out_dir: Path, *, max_length: int = MAX_LENGTH, c: float = 10.0
+    base_dir: Path,
+    train: Sequence[Article],
+    out_dir: Path,
+    *,
+    max_length: int = MAX_LENGTH,
+    c: float = 10.0,
+    multi_label: bool = False,
 ) -> Path:
-    """Fit the head on frozen features and save the whole classifier to `out_dir`."""
+    """Fit the head on frozen features and save the whole classifier to `out_dir`.
+
+    `multi_label`: one sigmoid per label (one-vs-rest regressions, `problem_type`
+    multi_label_classification) instead of one softmax over the labels.
+    """
     import torch
     import transformers
     from sklearn.linear_model import LogisticRegression
@@ -126,15 +136,24 @@ def train_classifier(
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
+            problem_type="multi_label_classification" if multi_label else None,
         ).eval()
     finally:
         transformers.logging.set_verbosity(verbosity)
     features = pooled_features(model, tokenizer, [a.text for a in train], max_length=max_length)
     targets = np.array([labels.index(a.label) for a in train])
-    regression = LogisticRegression(C=c, max_iter=2000).fit(features, targets)
+    if multi_label:  # one binary regression per label: its logit feeds that label's sigmoid
+        fits = [LogisticRegression(C=c, max_iter=2000).fit(features, targets == i) for i in range(len(labels))]
+        weight = np.vstack([fit.coef_ for fit in fits])
+        bias = np.concatenate([fit.intercept_ for fit in fits])
+    else:
+        regression = LogisticRegression(C=c, max_iter=2000).fit(features, targets)
+        weight, bias = regression.coef_, regression.intercept_
+        if len(labels) == 2:  # a binary regression has one row: softmax([0, z]) = sigmoid(z)
+            weight, bias = np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
     with torch.no_grad():
-        model.classifier.weight.copy_(torch.from_numpy(regression.coef_).float())
-        model.classifier.bias.copy_(torch.from_numpy(regression.intercept_).float())
+        model.classifier.weight.copy_(torch.from_numpy(weight).float())
+        model.classifier.bias.copy_(torch.from_numpy(bias).float())
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -158,7 +177,9 @@ def predict(model_dir: Path, texts: Sequence[str], *, max_length: int = MAX_LENG
                 max_length=max_length,
                 return_tensors="pt",
             )
-            probabilities.append(torch.softmax(model(**batch).logits, dim=-1).numpy())
+            logits = model(**batch).logits
+            multi_label = model.config.problem_type == "multi_label_classification"
+            probabilities.append((torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)).numpy())
     stacked = np.concatenate(probabilities)
     return [model.config.id2label[int(i)] for i in stacked.argmax(axis=1)], stacked
 

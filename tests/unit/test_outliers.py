@@ -1,4 +1,4 @@
-"""Outlier channels before int8: which channels, and a rewrite that leaves the fp32 result unchanged."""
+"""Outlier channels before int8: which are balanced or split, and a rewrite that leaves the fp32 result unchanged."""
 
 from pathlib import Path
 
@@ -8,14 +8,15 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from encoder_triton.export.precision.outliers import (
+from encoder_triton.export.precision.channel_plan import (
     ChannelPlan,
     activation_stats,
-    channels_for,
+    balancing_factors,
     outlier_channels,
-    plan_outlier_splits,
-    split_outlier_channels,
+    plan_channels,
+    plan_model,
 )
+from encoder_triton.export.precision.outliers import split_outlier_channels
 from encoder_triton.runtime.tokenization import TokenBatch
 
 HIDDEN, FFN, VOCAB = 8, 16, 12
@@ -29,23 +30,34 @@ def test_outlier_channels_are_the_few_far_above_the_median() -> None:
     assert outlier_channels(np.array([1.0, 1.0, 2.5, 1.0])) == ()  # 2.5x the median is ordinary
 
 
-def test_channels_large_for_every_token_are_scaled_spikes_are_split() -> None:
+def test_normalisation_outputs_are_balanced_activation_spikes_split() -> None:
     absmax = np.array([1.0, 1.0, 30.0, 1.0, 20.0, 1.0, 1.0, 1.0])
-    mean_abs = np.array([0.3, 0.3, 5.0, 0.3, 0.2, 0.3, 0.3, 0.3])  # channel 2 big everywhere, 4 spikes
-    plan = channels_for(absmax, mean_abs)
-    assert plan.split == (4,) and plan.scaled == ((2, 30.0),) and (plan.range_before, plan.range_after) == (30, 1)
-    unscaled = channels_for(absmax, mean_abs, scaling=False)  # not a LayerNorm output: split both
-    assert unscaled.split == (2, 4) and unscaled.scaled == ()
-    assert not channels_for(np.ones(8), np.ones(8))
+    weight_absmax = np.full(8, 0.5)
+    balanced = plan_channels(absmax, weight_absmax, activation_fed=False, alpha=0.75)
+    expected = absmax**0.75 / 0.5**0.25
+    np.testing.assert_allclose(balanced.factors, expected)
+    assert not balanced.split and balanced.range_before == 30
+    assert balanced.range_after == pytest.approx(float(np.max(absmax / expected)))  # 30 -> 2.3
+    split = plan_channels(absmax, weight_absmax, activation_fed=True)
+    assert split.split == (2, 4) and split.factors == () and split.range_after == 1.0
+    assert (
+        split.noise_to_signal
+        < plan_channels(absmax, weight_absmax, activation_fed=True, splitting=False).noise_to_signal
+    )
+    assert not plan_channels(np.ones(8), np.ones(8), activation_fed=True)  # nothing stands out
 
 
-def test_where_only_scaling_is_possible_the_scaled_channels_must_shrink_the_range() -> None:
+def test_balancing_moves_range_into_the_weights_within_bounds() -> None:
+    factors = balancing_factors(np.array([16.0, 1.0, 0.0]), np.array([1.0, 4.0, 1.0]), alpha=0.5)
+    np.testing.assert_allclose(factors[:2], [4.0, 0.5])
+    assert factors[2] >= 1e-3  # a dead channel does not blow its weight row up
+    assert plan_channels(np.array([4.0, 1.0]), np.ones(2), activation_fed=False, alpha=0.0).factors == ()
+
+
+def test_a_fused_attention_s_spiky_input_is_left_alone() -> None:
     absmax = np.array([1.0, 1.0, 10.0, 1.0, 4.0, 1.0, 1.0, 1.0])
-    mean_abs = np.array([0.3, 0.3, 5.0, 0.3, 0.2, 0.3, 0.3, 0.3])
-    plan = channels_for(absmax, mean_abs, splitting=False)  # a fused Attention: channel 4 stays
-    assert plan.split == () and plan.scaled == ((2, 2.5),) and plan.range_after == 4.0
-    absmax[4] = 8.0  # 10 -> 8 is not worth a Mul
-    assert not channels_for(absmax, mean_abs, splitting=False)
+    assert not plan_channels(absmax, np.ones(8), activation_fed=True, splitting=False)
+    assert plan_channels(absmax, np.ones(8), activation_fed=False, splitting=False).factors  # balancing needs no split
 
 
 def _encoder_block() -> onnx.ModelProto:
@@ -101,25 +113,34 @@ def _run(model: onnx.ModelProto, tokens: TokenBatch) -> np.ndarray:
 
 def test_activation_stats_leave_padding_out() -> None:
     model, tokens = _encoder_block(), _tokens()
-    absmax, mean_abs = activation_stats(model, ["emb"], tokens, rows_per_run=2)["emb"]
+    seen: list[tuple[int, int]] = []
+    stats = activation_stats(model, ["emb"], tokens, rows_per_run=2, progress=lambda *step: seen.append(step))
     embedding = numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "embedding"))
     real = embedding[tokens.input_ids[tokens.attention_mask.astype(bool)]]  # token 0 (padding) left out
-    np.testing.assert_allclose(absmax, np.abs(real).max(0), rtol=1e-6)
-    np.testing.assert_allclose(mean_abs, np.abs(real).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats["emb"].absmax, np.abs(real).max(0), rtol=1e-6)
+    np.testing.assert_allclose(stats["emb"].mean_abs, np.abs(real).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats["emb"].mean_square, (real * real).mean(0), rtol=1e-5)
+    assert seen == [(1, 2), (2, 2)]
 
 
-def test_the_layer_norm_channel_is_planned_as_scaled() -> None:
-    plans = plan_outlier_splits(_encoder_block(), _tokens())
-    assert 2 in dict(plans["up"].scaled) and not plans["up"].split
+def test_the_layer_norm_output_is_balanced_the_gelu_output_split() -> None:
+    plans = plan_model(_encoder_block(), _tokens())
+    up = plans["up"]
+    assert not up.split and int(np.argmax(up.factors)) == 2  # the gain-20 channel moves most
+    assert up.range_after < up.range_before / 2
+    assert not plans["down"].factors  # a GELU output is never balanced
+    assert plans["head"].factors  # LayerNorm-fed: balanced
 
 
 def test_scaling_and_splitting_leave_the_fp32_result_unchanged() -> None:
     model, tokens = _encoder_block(), _tokens()
     expected = _run(model, tokens)
+    up_factors = tuple(8.0 if c == 2 else 0.5 for c in range(HIDDEN))
+    head_factors = tuple(3.0 if c == 5 else 1.0 for c in range(HIDDEN))
     plans = {
-        "up": ChannelPlan(split=(), scaled=((2, 8.0),), range_before=20, range_after=2.5),
-        "down": ChannelPlan(split=(3, 11), scaled=(), range_before=9, range_after=2),
-        "head": ChannelPlan(split=(1,), scaled=((5, 3.0),), range_before=9, range_after=2),
+        "up": ChannelPlan(split=(), factors=up_factors, range_before=20, range_after=2.5),
+        "down": ChannelPlan(split=(3, 11), factors=(), range_before=9, range_after=2),
+        "head": ChannelPlan(split=(1,), factors=head_factors, range_before=9, range_after=2),
     }
     fp32 = split_outlier_channels(model, plans)
     np.testing.assert_allclose(_run(model, tokens), expected, rtol=1e-4, atol=1e-4)
@@ -145,7 +166,7 @@ def test_the_quantiser_leaves_the_fp32_part_alone(tmp_path: Path) -> None:
 
     model, tokens = _encoder_block(), _tokens()
     expected = _run(model, tokens)
-    fp32 = split_outlier_channels(model, plan_outlier_splits(model, tokens))
+    fp32 = split_outlier_channels(model, {node: plan for node, plan in plan_model(model, tokens).items() if plan})
     src, dst = tmp_path / "split.onnx", tmp_path / "int8.onnx"
     onnx.save(model, src)
     keep = [name for names in fp32.values() for name in names]
@@ -167,3 +188,10 @@ def test_the_quantiser_leaves_the_fp32_part_alone(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", [np.array([np.nan, 1.0]), np.array([5.0])])
 def test_no_channels_from_degenerate_ranges(bad: np.ndarray) -> None:
     assert outlier_channels(bad) == ()
+
+
+def test_a_tensor_with_one_row_per_text_is_not_per_token() -> None:
+    model, tokens = _encoder_block(), _tokens()
+    model.graph.node.append(helper.make_node("ReduceMean", ["o"], ["pooled"], name="pool", axes=[1], keepdims=0))
+    stats = activation_stats(model, ["o", "pooled"], tokens)
+    assert stats["o"].per_token and not stats["pooled"].per_token

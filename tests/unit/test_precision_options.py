@@ -68,6 +68,10 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(export_module, "export_model", fake_export)
     texts = tmp_path / "cal.txt"
     texts.write_text("\n".join(f"text {i}" for i in range(8)))
+    held_out = tmp_path / "held_out.jsonl"
+    held_out.write_text(
+        "\n".join(f'{{"text": "review {i}", "label": "{"pos" if i % 2 else "neg"}"}}' for i in range(8))
+    )
     result = CliRunner().invoke(
         cli.app,
         [
@@ -81,6 +85,8 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
             "static",
             "--calibration-texts",
             str(texts),
+            "--validation-texts",
+            str(held_out),
             "--int8-headroom",
             "0.8",
             "--no-int8-search",
@@ -97,6 +103,8 @@ def test_cli_export_passes_precision_options_through(monkeypatch: pytest.MonkeyP
     assert build.int8.mode == "static" and build.int8.headroom == 0.8 and build.accept_degraded
     assert not build.int8.search and not build.int8.outlier_split
     assert build.calibration_texts == tuple(f"text {i}" for i in range(8))
+    assert build.validation_texts.texts == tuple(f"review {i}" for i in range(8))
+    assert build.validation_texts.labels == ("neg", "pos") * 4
 
 
 def test_cli_rejects_tensorrt_with_fusions_before_exporting() -> None:

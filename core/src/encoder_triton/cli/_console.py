@@ -36,14 +36,23 @@ def user_errors(*also: type[Exception]) -> Iterator[None]:
         raise fail(str(exc)) from exc
 
 
-def step_progress(console: Any) -> Callable[[str], AbstractContextManager[None]]:
-    """A progress display for `export_model`: a spinner per step, then a tick and its time."""
+def step_progress(console: Any) -> Callable[[str], AbstractContextManager[Any]]:
+    """A progress display for `export_model`: a bar per step (a pulse until the step reports its
+    own progress through the `advance(step, done, total)` it is handed), then a tick and its time."""
 
     @contextlib.contextmanager
-    def progress(description: str) -> Iterator[None]:
+    def progress(description: str) -> Iterator[Any]:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         started = time.perf_counter()
-        with console.status(description + " ..."):
-            yield
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(description + " ...", total=None)
+
+            def advance(step: str, done: int, total: int) -> None:
+                bar.update(task, description=f"{description}: {step}", completed=done, total=total)
+
+            yield advance
         console.print(f"[green]✓[/green] {description} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
 
     return progress

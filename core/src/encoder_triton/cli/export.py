@@ -140,6 +140,13 @@ def export(
             help="ONNX Runtime transformer fusions offline; auto: for int8 and fp16.", rich_help_panel=PRECISION
         ),
     ] = _BUILD.optimize,
+    validation_texts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Texts the gate judges: one per line, or JSON lines {text, label?, query?} (default: built-in).",
+            rich_help_panel=PRECISION,
+        ),
+    ] = None,
     accept_degraded: Annotated[
         bool,
         typer.Option(
@@ -158,7 +165,8 @@ def export(
     calibration_texts: Annotated[
         Path | None,
         typer.Option(
-            help="Real texts, one per line, for int8 calibration (default: built-in set).", rich_help_panel=INT8
+            help="Texts for int8 calibration: one per line, or JSON lines with a text (default: built-in).",
+            rich_help_panel=INT8,
         ),
     ] = None,
     int8_headroom: Annotated[
@@ -170,14 +178,14 @@ def export(
     int8_search: Annotated[
         bool,
         typer.Option(
-            help="int8: keep the measured most sensitive nodes in fp32 (--no-int8-search: quantise all).",
+            help="int8: if calibration misses the bounds, keep the noisiest nodes in fp32 (at most 4 tries).",
             rich_help_panel=INT8,
         ),
     ] = _INT8.search,
     int8_outliers: Annotated[
         bool,
         typer.Option(
-            help="int8 dynamic: compute outlier activation channels apart (split in fp32 or scaled).",
+            help="int8 dynamic: balance LayerNorm-output channels and split activation spikes to fp32.",
             rich_help_panel=INT8,
         ),
     ] = _INT8.outlier_split,
@@ -235,6 +243,7 @@ def export(
         require_extra("export", needed_by="encoder-triton export")
         from encoder_triton.export.pipeline import export_model
         from encoder_triton.export.precision.calibration import load_calibration_texts
+        from encoder_triton.export.user_texts import read_texts
         from encoder_triton.runtime.providers import parse_preference
 
         options = ServingOptions(
@@ -265,6 +274,7 @@ def export(
                 mode=int8_calibration.value, headroom=int8_headroom, search=int8_search, outlier_split=int8_outliers
             ),
             calibration_texts=load_calibration_texts(calibration_texts) if calibration_texts else None,
+            validation_texts=read_texts(validation_texts) if validation_texts else None,
             tensorrt_cache_dir=plan_cache,
         )
         result = export_model(

@@ -53,6 +53,7 @@ from encoder_triton.export.repository import EncoderSpec, ServingOptions, Warmup
 from encoder_triton.export.source.architectures import architecture_for
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task, num_labels
+from encoder_triton.export.user_texts import UserTexts, label_accuracy
 from encoder_triton.extras import require_extra
 from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
@@ -119,10 +120,10 @@ def export_model(
     notes: list[str] = []
 
     @contextlib.contextmanager
-    def step(key: str, description: str) -> Iterator[None]:
+    def step(key: str, description: str) -> Iterator[Any]:
         started = time.perf_counter()
-        with progress(description):
-            yield
+        with progress(description) as handle:
+            yield handle  # a progress display may hand out a callback for the step's own progress
         timings[key] = round(time.perf_counter() - started, 3)
 
     with step("resolve", f"Resolving {model}"):
@@ -149,9 +150,8 @@ def export_model(
         with step("onnx_export", f"Exporting ONNX ({architecture.model_type}, {choice.task.value})"):
             onnx_artifact = export_onnx(source, encoder_dir, head, architecture=architecture)
             tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
-        checked = (
-            f"{len(reference_pairs()[0])} pairs" if choice.task is Task.RERANK else f"{len(REFERENCE_TEXTS)} texts"
-        )
+        rows = _validation_rows(build, choice.task)
+        checked = f"{len(rows.texts)} pairs" if choice.task is Task.RERANK else f"{len(rows.texts)} texts"
         with step("validate", f"Validating against PyTorch on {checked}"):
             tokenizer = TextTokenizer.from_file(
                 tokenizer_artifact.path,
@@ -160,10 +160,12 @@ def export_model(
                 with_token_type_ids=contract.TOKEN_TYPE_IDS in onnx_artifact.input_names,
             )
             # Exactly what Triton's steps compute: the same runtime code on the same files.
-            tokens = _candidate_tokens(tokenizer, choice.task)
+            tokens = _candidate_tokens(tokenizer, rows)
             fp32_encoder = OnnxEncoder(onnx_artifact.path)
             candidate = fp32_encoder.encode_outputs(tokens)
-            reference = task_reference(source, architecture, head, max_length=max_length)
+            reference = task_reference(
+                source, architecture, head, rows.texts, queries=rows.queries, max_length=max_length
+            )
             fp32_bounds = Thresholds(min_cosine=min_cosine, max_abs_error=max_abs_error)
             fidelity = evaluate(
                 choice.task.value,
@@ -179,7 +181,7 @@ def export_model(
             raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
         fp32_size = _size(encoder_dir)
 
-        with step("build", f"Building the {build.describe()} encoder"):
+        with step("build", f"Building the {build.describe()} encoder") as build_progress:
             built = build_encoder(
                 onnx_artifact.path,
                 config=source.config,
@@ -189,6 +191,7 @@ def export_model(
                 max_batch_size=options.max_batch_size,
                 max_batch_tokens=options.max_batch_tokens,
                 work_dir=staging / "work",
+                progress=build_progress if callable(build_progress) else None,
             )
         notes.extend(built.notes)
         with step("gate", f"Fidelity gate ({build.precision.value}) on {checked}"):
@@ -242,6 +245,7 @@ def export_model(
             "fp32_size_bytes": fp32_size,
             "fidelity": gate.to_dict(),
             "fp32_fidelity": fidelity.to_dict(),
+            "validation": _validation_report(rows, reference, head),
             "kept_fp32": built.kept_fp32,
             **built.details,
             "timings_s": timings,
@@ -361,10 +365,35 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != REPORT_FILE)
 
 
-def _candidate_tokens(tokenizer: TextTokenizer, task: Task) -> Any:
-    if task is Task.RERANK:
-        return tokenizer.encode_pairs(*reference_pairs())
-    return tokenizer.encode(list(REFERENCE_TEXTS))
+def _validation_rows(build: BuildOptions, task: Task) -> UserTexts:
+    """The rows the export is validated and gated on: the user's (--validation-texts) or the
+    built-in reference texts; a reranker's are (query, document) pairs, neighbouring texts
+    paired when the user's file names no queries."""
+    rows = build.validation_texts
+    if rows is None:
+        if task is Task.RERANK:
+            queries, documents = reference_pairs()
+            return UserTexts(tuple(documents), queries=tuple(queries))
+        return UserTexts(REFERENCE_TEXTS)
+    if task is Task.RERANK and rows.queries is None:
+        half = len(rows.texts) // 2
+        return replace(rows, texts=rows.texts[1::2][:half], queries=rows.texts[0::2][:half], labels=None)
+    return rows
+
+
+def _validation_report(rows: UserTexts, reference: Reference, head: Head) -> dict[str, Any]:
+    """Which texts the gate judged (the gate checks the served labels against PyTorch's); with
+    gold labels, how often PyTorch itself picks them, for context."""
+    report: dict[str, Any] = {"source": rows.source or "built-in", "rows": len(rows.texts)}
+    if rows.labels is not None and isinstance(head, ClassificationHead):
+        report["pytorch_gold_label_accuracy"] = label_accuracy(reference.values, rows.labels, head.labels)
+    return report
+
+
+def _candidate_tokens(tokenizer: TextTokenizer, rows: UserTexts) -> Any:
+    if rows.queries is not None:
+        return tokenizer.encode_pairs(list(rows.queries), list(rows.texts))
+    return tokenizer.encode(list(rows.texts))
 
 
 def _warmup_sample(tokenizer: TextTokenizer, task: Task) -> WarmupSample:

@@ -2,10 +2,10 @@
 
     precision  format    what is served
     fp32       onnx      the export as is (`--optimize fuse`: with ORT's fusions applied offline)
-    int8       onnx      fused, then dynamic per-channel int8 with measured fp32 nodes (quantize.py)
+    int8       onnx      fused, outlier channels balanced or split, then dynamic per-channel int8 (int8.py)
     fp16       onnx      fused for the GPU, then float16 with I/O and sensitive ops in fp32 (fp16.py)
     any        tensorrt  a TensorRT engine built from the plain fp32 graph, FP16 / INT8 flags,
-                         cached by content hash (tensorrt_engine.py)
+                         cached by content hash (tensorrt_plan.py)
 
 `build_encoder` replaces the fp32 files in the encoder folder by the served artefact and says
 how it runs (`EncoderExecution`); `run_for_gate` runs that artefact the way the served step will,
@@ -30,7 +30,8 @@ import numpy as np
 from encoder_triton.contract import Precision, Runner
 from encoder_triton.export.fidelity import Thresholds, thresholds_for
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, EncoderExecution, Optimize
-from encoder_triton.export.precision.int8 import Int8Options
+from encoder_triton.export.precision.int8 import Int8Options, Int8Progress
+from encoder_triton.export.user_texts import UserTexts
 from encoder_triton.runtime.providers import DEFAULT_GPU_PREFERENCE
 from encoder_triton.runtime.shape_buckets import length_buckets
 from encoder_triton.runtime.tokenization import TokenBatch
@@ -46,8 +47,10 @@ class BuildOptions:
     gpu_providers: tuple[str, ...] = DEFAULT_GPU_PREFERENCE
     accept_degraded: bool = False
     int8: Int8Options = Int8Options()
-    #: Texts the int8 search and INT8 engines calibrate on (None: the built-in set).
+    #: Texts int8 and INT8 engines calibrate on (None: the built-in set).
     calibration_texts: tuple[str, ...] | None = None
+    #: Texts the export is validated and gated on (None: the built-in reference texts).
+    validation_texts: UserTexts | None = None
     #: Replaces the precision's default gate bounds field by field.
     thresholds: Thresholds | None = None
     tensorrt_cache_dir: Path | None = None
@@ -109,11 +112,13 @@ def build_encoder(
     max_batch_size: int,
     max_batch_tokens: int,
     work_dir: Path,
+    progress: Int8Progress | None = None,
 ) -> BuiltEncoder:
     """Turn the exported fp32 graph into the served artefact, in place of `fp32_onnx`'s files.
 
     `config` is the model's config.json (for the optimiser); `calibration` holds the
-    calibration texts tokenised exactly as the served tokenizer step will (int8 only).
+    calibration texts tokenised exactly as the served tokenizer step will (int8 only);
+    `progress` is told how the int8 build advances.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     device = options.resolved_device()
@@ -165,6 +170,7 @@ def build_encoder(
             calibration=calibration,
             gate=options.gate_thresholds(),
             options=options.int8,
+            progress=progress,
         )
         details["int8"] = result.to_dict()
         kept.extend(details["int8"]["kept_fp32"])

@@ -1,9 +1,10 @@
-"""Texts the int8 search calibrates on, kept apart from the texts the fidelity gate judges.
+"""Texts int8 calibrates on, kept apart from the texts the fidelity gate judges.
 
-The quantiser measures each node's sensitivity and picks what stays in fp32 on these texts;
-the gate then checks the result on `reference_texts`, which the search never saw, so passing
+The quantiser measures activation ranges on these texts (which channels to balance or split,
+and whether the result holds before the gate); the gate then checks the result on
+`REFERENCE_TEXTS` (or the user's `--validation-texts`), which calibration never saw, so passing
 the gate is not a matter of fitting its texts. Users with a domain of their own pass their own
-file (`--calibration-texts`, one text per line).
+file (`--calibration-texts`, one text per line or JSON lines).
 
 Everyday questions, news, reviews, support tickets, technical and scientific prose, a few
 other languages, and paragraphs long enough to fill a 128- to 256-token window.
@@ -19,6 +20,8 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+
+from encoder_triton.export.user_texts import read_texts
 
 _PARAGRAPHS = (
     "The council approved the new budget late on Thursday after a six-hour session. Spending on "
@@ -117,16 +120,8 @@ CALIBRATION_TEXTS: tuple[str, ...] = (
 
 
 def load_calibration_texts(path: Path | None) -> tuple[str, ...]:
-    """Non-empty lines of `path` (UTF-8), or the built-in texts when `path` is None."""
+    """The texts of `path` (one per line, or JSON lines with a "text"; see export/user_texts.py),
+    or the built-in texts when `path` is None."""
     if path is None:
         return CALIBRATION_TEXTS
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"cannot read calibration texts from {path}: {exc}; pass a UTF-8 file, one text per line"
-        ) from exc
-    texts = tuple(line.strip() for line in lines if line.strip())
-    if len(texts) < 8:
-        raise ValueError(f"{path} holds {len(texts)} texts; calibration needs at least 8 (one per line)")
-    return texts
+    return read_texts(path, minimum=8, purpose="calibration").texts

@@ -1,91 +1,70 @@
-"""INT8 for CPU: dynamic per-channel quantisation, outlier channels apart, sensitive nodes by measurement.
+"""INT8 for CPU: balance and split outlier channels in fp32, then dynamic per-channel int8 in one pass.
 
-Measured on all-MiniLM-L6-v2 (fused graph; cosine to sentence-transformers; the gate's 24
-reference texts / 200 held-out Lee-corpus sentences / the 64 calibration texts, batched as the
-encoder step batches them):
+Method (measured side by side on two real models, no per-model setting; min / mean cosine to
+the fp32 graph on the gate's 24 texts, then on 200 held-out Lee-corpus news sentences):
 
-    per-tensor dynamic, every node               min 0.922 / 0.918            mean 0.954 / 0.957
-    per-channel dynamic, every node              min 0.981 / 0.983 / 0.950    mean 0.991 / 0.992
-    weights only (per-channel), fp32 activations min 0.999 / 0.999            mean 0.9995
-    static QDQ, MinMax / Entropy / Percentile    min 0.87 / 0.87 / 0.56       mean 0.93 / 0.93 / 0.79
-    SmoothQuant-style rescaling (alpha 0.5)      min 0.964 / 0.973            mean 0.984
-    per-channel, 7 of 25 nodes in fp32 (before)  min 0.9946 / 0.9935 / 0.9895 mean 0.9969 / 0.9967
-    outliers: every one split to fp32, all int8  min 0.9934 / 0.9953 / 0.9844 mean 0.9970 / 0.9969
-    outliers: every one scaled, all int8         min 0.9890 / 0.9942 / 0.9798 mean 0.9960 / 0.9963
-    outliers: scaled if large for every token    min - / - / 0.9728           mean - / - / 0.9962
-      (GELU ones too): the search then keeps 4 nodes in fp32
-    LayerNorm outliers scaled, GELU outliers     min 0.9916 / 0.9949 / 0.9860 mean 0.9968 / 0.9968
-      split, all 25 nodes int8
-    default: the same, and the last Attention's  min 0.9921 / 0.9949 / 0.9878 mean 0.9970 / 0.9970
-      input channels scaled
+    method                                      all-mpnet-base-v2           all-MiniLM-L6-v2
+    per-channel dynamic, every MatMul           0.819/0.886  0.770/0.883    0.985/0.992  0.985/0.993
+    former MiniLM recipe: LayerNorm outliers    0.214/0.850  0.447/0.914    0.992/0.997  0.995/0.997
+      scaled to the others' range, GELU spikes split (plus a search that re-ran the model per
+      candidate node: 484 s on MPNet, and the gate still failed)
+    SmoothQuant alpha 0.5, every MatMul         0.756/0.830  0.712/0.824
+    SmoothQuant alpha 0.75, every MatMul        0.963/0.992  0.876/0.954
+    FFN down-projections in fp32, rest int8     0.984/0.991  0.981/0.991
+    down in fp32 + SmoothQuant 0.75 elsewhere   0.999/0.999  0.998/0.999   (down: 1/3 of the FLOPs)
+    default: SmoothQuant 0.75 on non-activation 0.994/0.997  0.995/0.997    0.996/0.998  0.996/0.998
+      inputs, activation spikes split (<= 8 channels per MatMul), every node int8
+    the same with alpha 0.5                     0.995/0.997  0.992/0.997    0.997/0.998  0.996/0.998
 
-(The outlier rows' held-out sentences are a pick of our own, on which the 7-node default
-measures 0.9940. Eight very short texts, "ok", "a", "Hello world"..., batched with 96 sentences:
-min cosine 0.9809 with the 7-node default, 0.9618 with every node int8, 0.9799 by default now.)
+Eight very short texts ("ok", "a", "?"...) batched with 96 sentences, min cosine: MPNet 0.808
+plain, 0.994 default; MiniLM 0.959 plain, 0.983 former recipe, 0.986 default.
 
-Weights quantise well; the error comes from quantising *activations* per tensor, where a few
-channels carry outliers on a few tokens ([CLS], [SEP]: the LayerNorm outputs' channel 99
-reaches 28 where the median channel stays below 2; one GELU output channel per layer reaches
-14-25). Static calibration fixes one range for every input and does worse; rescaling every
-channel moves the error into the per-channel weights. Very short texts suffer most ("ok"
-batched with longer texts: cosine 0.950 with every node int8).
+What breaks MPNet is the FFN down-projection: its input (a GELU output) spikes to 50-100 in one
+to four channels on a few tokens in layers 6-10, where the median value is 0.1. One int8 range
+per tensor then leaves ordinary values a step of 0.4: the projection's output error is 40-48% of
+its norm (every other MatMul: 2-12%). A short text ('a', 'ok') is the first to show it, since
+its few tokens carry the spikes' weight in the mean. channel_plan.py says which channels are
+balanced and which are split, outliers.py rewrites the graph; see both for the numbers.
 
-The default first takes the outlier channels out of the int8 ranges (outliers.py: found on the
-calibration texts; a LayerNorm output's channels are scaled into range, the GELU spikes computed
-apart in a thin fp32 MatMul), which on MiniLM is enough for every node to stay int8. Per-token
-activation scales would be the other cure, but ONNX Runtime's integer MatMuls take one scale
-for A (DynamicQuantizeMatMul, MatMulIntegerToFloat), and building them from elementwise ops
-costs more than an fp32 MatMul; MatMulNBits with 8-bit weights and int8 compute (block-wise A
-scales) runs at 1.1-1.3x an fp32 MatMul here against 3.3x for DynamicQuantizeMatMul.
+Then every per-token MatMul (and fused Attention, embedding Gather) is quantised once with ONNX
+Runtime's dynamic per-channel quantiser (a head's MatMuls, which run once per text after pooling,
+stay fp32: ~1/length of the time, and right before the labels), and the result is checked on the
+calibration texts against the fp32 graph. When it misses the target (the gate's min cosine, and
+its mean with `headroom`), the nodes with the largest expected int8 noise (range / rms of what
+each sees after the plan, known from the same calibration pass: no per-node model run) stay in
+fp32, 1, 2, 4 then 8 of them, each count measured once: at most `MAX_FALLBACK_TRIALS` more quantisations, and none on
+MPNet or MiniLM. `search=False` (`--no-int8-search`) skips that fallback; `outlier_split=False`
+(`--no-int8-outliers`) skips the channel step. Static QDQ (`mode="static"`, MinMax ranges from
+the calibration texts) keeps the same fallback, for providers that want QDQ graphs.
 
-Where that is not enough, the nodes whose activations still hurt most stay in fp32, chosen by
-measurement on calibration texts the gate never sees:
+Static QDQ was tried too and dropped: on MiniLM MinMax / Entropy / Percentile ranges gave
+min 0.87 / 0.87 / 0.56, mean 0.93 / 0.93 / 0.79 (one fixed range cannot fit short and long texts).
 
-1. quantise everything; if the calibration texts already meet the target, stop;
-2. otherwise quantise each candidate node *alone* and record its per-text error (on MiniLM the
-   errors roughly add up across nodes; for the worst text they add up to 3/4 of the total);
-3. order the nodes greedily by how much each cuts the predicted violation (worst text against
-   the min bound, mean against the mean bound), keep the predicted number in fp32, measure,
-   and add one more node at a time until the calibration texts meet the target.
-
-Target: the gate's min cosine as is, and its mean with headroom (default half the allowed
-error: 0.995 for the int8 gate of 0.98 / 0.99). Without the outlier step MiniLM kept 7 of 25
-nodes in fp32 (5 FFN MatMuls, 2 attention blocks) after about 27 quantise-and-measure trials,
-and ran at 1.2-1.5x fp32; with it, one trial and nothing in fp32: 2.1-2.2x fp32 at 128 tokens
-and 2.3-3.0x at 32 (batch 1 / 8 / 32, precision benchmark on 2 shared cores, ONNX Runtime 1.32;
-part of that is the CPU graph's plain LayerNorms, see optimize.py). `search=False`
-(`--no-int8-search`) quantises every node whatever the calibration texts say;
-`outlier_split=False` (`--no-int8-outliers`) skips the outlier step. Static QDQ calibration
-(`mode="static"`) runs the search on MinMax ranges from the calibration texts, for providers
-that want QDQ graphs (no outlier step).
-
-Speed, measured per op (ORT profiling, batch 8 x 128 tokens, 2 threads): with every node int8,
-the integer MatMuls take 39%, QAttention 38% (two thirds of it the fp32 softmax core), BiasGelu
-13%, LayerNorm and residual sums 7%. Tried and dropped: DynamicQuantizeMatMul for Q, K, V plus
-fp32 MultiHeadAttention instead of QAttention (12.3 vs 11.1 ms), FastGelu for BiasGelu (0.49
-vs 0.52 ms per call), Gemm with C instead of MatMul + Add for a split's join (0.30 vs 0.36 ms).
+Speed, MiniLM (ORT profiling, batch 8 x 128 tokens, 2 threads): integer MatMuls 39%, QAttention
+38% (two thirds of it the fp32 softmax core), BiasGelu 13%, LayerNorm and residual sums 7%.
 
 Example:
     >>> result = quantize_int8(Path("opt.onnx"), Path("int8.onnx"), calibration=batch,
     ...                        gate=Thresholds(min_cosine=0.98, mean_cosine=0.99))  # doctest: +SKIP
-    >>> [n.name for n in result.kept_fp32]  # doctest: +SKIP
-    ['/encoder/layer.0/output/dense/MatMul', ...]
+    >>> result.final.min_cosine >= 0.98, result.kept_fp32  # doctest: +SKIP
+    (True, ())
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from encoder_triton import contract
 from encoder_triton.export.fidelity import Thresholds, cosine_rows
+from encoder_triton.export.precision.channel_plan import DEFAULT_ALPHA, ChannelPlan, plan_model
 from encoder_triton.export.precision.outliers import OutlierSplit, split_model
+from encoder_triton.export.precision.quantizer import ort_quantizer, quiet_root_logger
 from encoder_triton.runtime.tokenization import TokenBatch
 
 #: Ops the dynamic quantiser turns into integer kernels (MatMulInteger, QAttention, ...).
@@ -95,6 +74,12 @@ STATIC_OPS = ("MatMul",)
 #: Position of the weight each op type quantises (a node without a float initializer there is
 #: not a candidate: e.g. attention's activation x activation MatMuls).
 _WEIGHT_INPUT = {"MatMul": 1, "Attention": 1, "EmbedLayerNormalization": 2, "Gather": 0}
+#: How many nodes the fallback keeps in fp32 at each of its (measured) attempts.
+FALLBACK_COUNTS = (1, 2, 4, 8)
+MAX_FALLBACK_TRIALS = len(FALLBACK_COUNTS)
+
+#: Told (step, done, total) as the int8 build advances; the CLI draws a progress bar with it.
+Int8Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -103,17 +88,22 @@ class Int8Options:
     per_channel: bool = True
     #: Fraction of the gate's allowed mean error the calibration texts may use (0.5: half).
     headroom: float = 0.5
-    #: False: quantise every candidate (fastest) and leave the verdict to the gate alone.
+    #: True: when the all-int8 graph misses the target on the calibration texts, keep the nodes
+    #: with the most expected int8 noise in fp32 (at most MAX_FALLBACK_TRIALS measured attempts).
     search: bool = True
-    #: Dynamic mode: compute the outlier input channels of MatMuls in fp32 beside the int8 part
-    #: (outliers.py), which lets every node stay int8 on MiniLM.
+    #: Dynamic mode: balance normalisation outputs and split activation spikes before int8
+    #: (channel_plan.py, outliers.py).
     outlier_split: bool = True
+    #: SmoothQuant migration strength for the balanced inputs (0: no balancing).
+    alpha: float = DEFAULT_ALPHA
 
     def __post_init__(self) -> None:
         if self.mode not in ("dynamic", "static"):
             raise ValueError(f"int8 calibration must be 'dynamic' or 'static', got {self.mode!r}")
         if not 0 < self.headroom <= 1:
             raise ValueError(f"headroom must lie in (0, 1], got {self.headroom}")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"int8 alpha must lie in [0, 1], got {self.alpha}")
 
 
 @dataclass(frozen=True)
@@ -137,85 +127,48 @@ class Agreement:
 
 def target_for(gate: Thresholds, headroom: float) -> Agreement:
     """The calibration target: the gate's mean bound with only `headroom` of its error allowed,
-    and its min bound as is (the worst text is an extreme, batch-dependent statistic: asking
-    it for headroom too keeps twice as many nodes in fp32 on MiniLM for no gain in the mean)."""
+    and its min bound as is (the worst text is an extreme, batch-dependent statistic)."""
     min_bound = gate.min_cosine if gate.min_cosine is not None else 0.98
     mean_bound = gate.mean_cosine if gate.mean_cosine is not None else min_bound
     return Agreement(min_bound, 1.0 - headroom * (1.0 - mean_bound))
 
 
+def fallback_order(plans: Mapping[str, ChannelPlan], candidates: Sequence[str]) -> list[str]:
+    """`candidates` by expected int8 noise, worst first (nodes without a plan last, in order)."""
+    noise = {node: plans[node].noise_to_signal if node in plans else 0.0 for node in candidates}
+    return sorted(candidates, key=lambda node: -noise[node])
+
+
 @dataclass(frozen=True)
-class SearchResult:
+class Fallback:
     excluded: tuple[str, ...]
-    all_int8: Agreement
     final: Agreement
-    alone: dict[str, Agreement]
     trials: int
 
 
-def choose_fp32_nodes(
-    candidates: Sequence[str],
-    measure: Callable[[tuple[str, ...]], np.ndarray],
-    measure_alone: Callable[[str], np.ndarray],
-    target: Agreement,
-) -> SearchResult:
-    """The fewest, most harmful nodes to keep in fp32 so that the rest meets `target`.
-
-    `measure(excluded)` quantises every candidate but `excluded`; `measure_alone(node)` only
-    `node`; both return the per-text error (1 - cosine to fp32). Pure search logic, tested
-    without a model.
-
-    Errors add up roughly per text, so each node's single-node errors, scaled per text to sum
-    to the all-int8 error, predict what keeping a set in fp32 buys. Nodes are ordered greedily
-    by how much they cut the worse of the two violations (worst text vs. its bound, mean vs.
-    its bound); the predicted count is measured, then one more node at a time until it holds.
-    """
-    trials = 1
-    everything = measure(())
-    overall = Agreement.of(everything)
-    if overall.meets(target) or not candidates:
-        return SearchResult((), overall, overall, {}, trials)
-    single = {node: np.maximum(measure_alone(node), 0.0) for node in candidates}
-    trials += len(single)
-    total = np.sum(list(single.values()), axis=0)
-    scale = np.divide(everything, total, out=np.ones_like(everything), where=total > 0)
-    share = {node: errors * scale for node, errors in single.items()}
-    min_budget = max(1.0 - target.min_cosine, 1e-9)
-    mean_budget = max(1.0 - target.mean_cosine, 1e-9)
-
-    def violation(errors: np.ndarray) -> float:
-        return max(float(np.max(errors)) / min_budget, float(np.mean(errors)) / mean_budget)
-
-    order: list[str] = []
-    predicted = everything.copy()
-    count = 0
-    remaining = list(candidates)
-    while remaining:
-        best = min(remaining, key=lambda n: violation(predicted - share[n]))
-        remaining.remove(best)
-        order.append(best)
-        predicted = predicted - share[best]
-        if not count and violation(predicted) <= 1.0:
-            count = len(order)
-    count = count or len(order)
-    while True:
+def keep_noisiest_in_fp32(
+    order: Sequence[str], measure: Callable[[tuple[str, ...]], Agreement], target: Agreement
+) -> Fallback:
+    """Keep the first 1, 2, 4, 8 nodes of `order` in fp32 until `measure(excluded)` meets
+    `target`; pure logic, tested without a model. The last attempt stands if none does."""
+    result = Fallback((), Agreement(0.0, 0.0), 0)
+    for count in FALLBACK_COUNTS:
         excluded = tuple(order[:count])
-        result = Agreement.of(measure(excluded))
-        trials += 1
-        if result.meets(target) or count == len(order):
-            alone = {node: Agreement.of(errors) for node, errors in single.items()}
-            return SearchResult(excluded, overall, result, alone, trials)
-        count += 1
+        if not excluded or (result.excluded and len(excluded) == len(result.excluded)):
+            break
+        result = Fallback(excluded, measure(excluded), result.trials + 1)
+        if result.final.meets(target):
+            break
+    return result
 
 
 @dataclass(frozen=True)
 class KeptNode:
-    """A node left in fp32 and what quantising it alone did to the calibration texts."""
+    """A node left in fp32 by the fallback, and the int8 noise it was expected to add."""
 
     name: str
     op_type: str
-    alone_min_cosine: float
-    alone_mean_cosine: float
+    noise_to_signal: float
 
 
 @dataclass(frozen=True)
@@ -232,29 +185,29 @@ class Int8Result:
     trials: int = 0
     search: bool = True
     outlier_splits: tuple[OutlierSplit, ...] = ()
+    alpha: float = DEFAULT_ALPHA
+    #: MatMuls run once per text (a head after pooling), left in fp32 by rule.
+    per_text_fp32: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
             "per_channel": self.per_channel,
+            "alpha": self.alpha,
             "calibration_texts": self.calibration_texts,
             "target_on_calibration": self.target.to_dict(),
             "all_int8_on_calibration": self.all_int8.to_dict(),
             "final_on_calibration": self.final.to_dict(),
             "quantized_nodes": self.quantized_nodes,
             "kept_fp32": [
-                {
-                    "node": k.name,
-                    "op_type": k.op_type,
-                    "alone_min_cosine": round(k.alone_min_cosine, 6),
-                    "alone_mean_cosine": round(k.alone_mean_cosine, 6),
-                }
+                {"node": k.name, "op_type": k.op_type, "noise_to_signal": round(k.noise_to_signal, 6)}
                 for k in self.kept_fp32
             ],
-            "search_trials": self.trials,
+            "quantise_trials": self.trials,
             "search": self.search,
             "outlier_channels": [split.to_dict() for split in self.outlier_splits],
+            "per_text_fp32": list(self.per_text_fp32),
         }
 
 
@@ -287,66 +240,83 @@ def quantize_int8(
     calibration: TokenBatch,
     gate: Thresholds,
     options: Int8Options | None = None,
+    progress: Int8Progress | None = None,
 ) -> Int8Result:
     """Quantise `src` (fp32, ideally fused by `optimize_onnx`) into `dst`.
 
     `calibration` holds the tokenised calibration texts; `gate` the int8 bounds the export will
-    be judged by (the search aims inside them with headroom).
+    be judged by (the calibration check aims inside them with headroom).
     """
     import onnx
 
     from encoder_triton.runtime.encoder import OnnxEncoder
 
     options = options or Int8Options()
+    tell = progress or (lambda step, done, total: None)
     target = target_for(gate, options.headroom)
-    reference = OnnxEncoder(src).encode(calibration)
     graph = onnx.load(str(src), load_external_data=False)
     op_types = DYNAMIC_OPS if options.mode == "dynamic" else STATIC_OPS
     nodes = quantization_candidates(graph, op_types)
     if not nodes:
         raise ValueError(f"{src.name} has no {'/'.join(op_types)} node with float weights to quantise to int8")
     kinds = dict(nodes)
+    balancing = options.mode == "dynamic" and options.outlier_split
+    # Steps: the calibration pass (sub-batches of 8), the reference run, one quantisation, one check.
+    batches = -(-len(calibration) // 8)
+    total = batches + 3
 
-    with tempfile.TemporaryDirectory(prefix="encoder-triton-int8-") as tmp, _quiet_root_logger():
+    def stats_progress(done: int, _: int) -> None:
+        tell("measuring activation ranges", done, total)
+
+    with tempfile.TemporaryDirectory(prefix="encoder-triton-int8-") as tmp, quiet_root_logger():
         work = Path(tmp)
         splits: list[OutlierSplit] = []
+        plans: dict[str, ChannelPlan] = {}
         graph_to_quantize = src
-        if options.mode == "dynamic" and options.outlier_split:
+        if balancing:
             graph_to_quantize = work / "split.onnx"
-            splits = split_model(src, graph_to_quantize, calibration)
-        always_fp32 = tuple(name for split in splits for name in split.fp32_nodes)
-        quantize = _quantizer(graph_to_quantize, work, calibration, options, op_types)
+            splits, plans = split_model(
+                src, graph_to_quantize, calibration, alpha=options.alpha, progress=stats_progress
+            )
+        tell("running the fp32 reference", batches + 1, total)
+        reference = _judged(OnnxEncoder(src).encode_outputs(calibration))
+        # A MatMul that runs once per text (a classifier head after pooling) costs ~1/length of
+        # a per-token one: int8 buys no time there and adds error right before the output.
+        per_text = tuple(node for node, plan in plans.items() if not plan.per_token)
+        always_fp32 = per_text + tuple(name for split in splits for name in split.fp32_nodes)
+        quantize = ort_quantizer(graph_to_quantize, work, calibration, options, op_types)
 
-        def run(output: Path) -> np.ndarray:
-            return per_text_error(reference, OnnxEncoder(output).encode(calibration))
+        def measure(excluded: tuple[str, ...], output: Path) -> Agreement:
+            quantize(output, excluded=excluded + always_fp32)
+            return Agreement.of(per_text_error(reference, _judged(OnnxEncoder(output).encode_outputs(calibration))))
 
-        def measure(excluded: tuple[str, ...]) -> np.ndarray:
-            return run(quantize(work / "trial.onnx", excluded=excluded + always_fp32, only=None))
+        tell("quantising", batches + 2, total)
+        everything = measure((), dst)
+        tell("checking on the calibration texts", total, total)
+        fallback = Fallback((), everything, 1)
+        if options.search and not everything.meets(target):
+            if not plans:  # the ranking needs the calibration pass the channel step skipped
+                plans = plan_model(onnx.load(str(src)), calibration, alpha=0.0)
+            order = fallback_order(plans, [name for name, _ in nodes if name not in per_text])
+            attempts = 0
 
-        def measure_alone(node: str) -> np.ndarray:
-            return run(quantize(work / "alone.onnx", excluded=(), only=(node,)))
+            def attempt(excluded: tuple[str, ...]) -> Agreement:
+                nonlocal attempts
+                attempts += 1
+                tell(f"keeping {len(excluded)} nodes in fp32", total, total + MAX_FALLBACK_TRIALS)
+                return measure(excluded, dst)
 
-        if options.search:
-            search = choose_fp32_nodes([n for n, _ in nodes], measure, measure_alone, target)
-        else:
-            everything = Agreement.of(measure(()))
-            search = SearchResult((), everything, everything, {}, 1)
-        quantize(dst, excluded=search.excluded + always_fp32, only=None)
+            tried = keep_noisiest_in_fp32(order, attempt, target)
+            fallback = Fallback(tried.excluded, tried.final, 1 + tried.trials)
 
     kept = tuple(
-        KeptNode(
-            name=name,
-            op_type=kinds[name],
-            alone_min_cosine=search.alone[name].min_cosine,
-            alone_mean_cosine=search.alone[name].mean_cosine,
-        )
-        for name in search.excluded
+        KeptNode(name, kinds[name], plans[name].noise_to_signal if name in plans else 0.0) for name in fallback.excluded
     )
     notes = []
-    if options.search and not search.final.meets(target):
+    if not fallback.final.meets(target):
         notes.append(
-            f"int8 search: even with {len(kept)} of {len(nodes)} nodes in fp32 the calibration texts reach "
-            f"min cosine {search.final.min_cosine:.4f} / mean {search.final.mean_cosine:.4f}, short of the "
+            f"int8: with {len(kept)} of {len(nodes)} nodes in fp32 the calibration texts reach "
+            f"min cosine {fallback.final.min_cosine:.4f} / mean {fallback.final.mean_cosine:.4f}, short of the "
             f"target {target.min_cosine:.4f} / {target.mean_cosine:.4f}"
         )
     return Int8Result(
@@ -355,93 +325,27 @@ def quantize_int8(
         per_channel=options.per_channel,
         calibration_texts=len(calibration),
         target=target,
-        all_int8=search.all_int8,
-        final=search.final,
-        quantized_nodes=len(nodes) - len(kept),
+        all_int8=everything,
+        final=fallback.final,
+        quantized_nodes=len(nodes) - len(kept) - len([n for n, _ in nodes if n in per_text]),
         kept_fp32=kept,
-        trials=search.trials,
+        trials=fallback.trials,
         search=options.search,
         outlier_splits=tuple(splits),
+        alpha=options.alpha if balancing else 0.0,
+        per_text_fp32=per_text,
         notes=notes,
     )
 
 
-Quantizer = Callable[..., Path]
+#: The output the fidelity gate judges for each task (pipeline.py), so calibration checks the same.
+_JUDGED_OUTPUTS = (contract.EMBEDDING, contract.PROBABILITIES, contract.SCORE)
 
 
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """The quantiser warns on the root logger, once per call, that it prefers pre-processed
-    graphs (we pre-process where it matters: static); the search calls it dozens of times."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def _quantizer(
-    src: Path, work: Path, calibration: TokenBatch, options: Int8Options, op_types: Sequence[str]
-) -> Quantizer:
-    """A function (output, excluded, only) -> output that quantises `src` in the chosen mode."""
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-
-    if options.mode == "dynamic":
-
-        def dynamic(output: Path, *, excluded: Sequence[str], only: Sequence[str] | None) -> Path:
-            quantize_dynamic(
-                src,
-                output,
-                per_channel=options.per_channel,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=list(op_types),
-                nodes_to_exclude=list(excluded),
-                nodes_to_quantize=list(only) if only is not None else None,
-                # A fused graph has contrib ops whose outputs carry no type; they are float.
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},
-            )
-            return output
-
-        return dynamic
-
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    # Without shapes through the contrib ops, the static quantiser silently skips activations
-    # (weights-only QDQ: accurate, but no int8 arithmetic). Symbolic inference knows them.
-    inferred = work / "shapes.onnx"
-    quant_pre_process(str(src), str(inferred), skip_optimization=True, skip_onnx_shape=True)
-    cache = work / "calibration.json"
-    feeds = [
-        calibration.take(rows).arrays() for rows in np.array_split(np.argsort(calibration.lengths), 8) if len(rows)
-    ]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._feeds = iter(feeds)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._feeds, None)
-
-    def static(output: Path, *, excluded: Sequence[str], only: Sequence[str] | None) -> Path:
-        quantize_static(
-            inferred,
-            output,
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=options.per_channel,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            op_types_to_quantize=list(op_types),
-            nodes_to_exclude=list(excluded),
-            nodes_to_quantize=list(only) if only is not None else None,
-            extra_options={"MatMulConstBOnly": True},
-            calibration_cache_path=cache,  # ranges are measured once and reused by every trial
-        )
-        return output
-
-    return static
+def _judged(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The gate's output among `outputs` (a classifier's probabilities, not its logits: softmax
+    can turn a small logit error into a large probability one), else the first."""
+    for name in _JUDGED_OUTPUTS:
+        if name in outputs:
+            return outputs[name]
+    return next(iter(outputs.values()))

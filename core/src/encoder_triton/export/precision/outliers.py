@@ -1,220 +1,54 @@
-"""Outlier channels of int8 activations, computed apart in fp32 (an LLM.int8()-style decomposition).
+"""Outlier channels before int8, rewritten in the fp32 graph: balanced, or split off to fp32.
 
-Dynamic int8 quantises a MatMul's input with one range per tensor. In BERT-like encoders a few
-tokens ([CLS], [SEP], punctuation: the "attention sinks") carry values 5-15x larger than any
-other in a few fixed channels: on all-MiniLM-L6-v2, channel 99 of every FFN input reaches 28
-while the median channel stays below 2, and one GELU output channel per layer reaches 14-25.
-That one range then leaves the other 1,400 tokens a handful of int8 steps. The channels are
-the same for every input, so they are found once on the calibration texts, and handled in one
-of two ways depending on where they come from:
-
-- a LayerNorm output's outlier channel that is large for every token (MiniLM's channel 99:
-  mean |x| 4-17x the typical channel's; the LayerNorm's gain and bias make it so) is *scaled*:
-  divided by s in the int8 input, its weight row multiplied by s (SmoothQuant on that channel
-  alone; the weight rows of such channels are small, so the columns' ranges grow little);
-- any other outlier channel (GELU outputs: spikes on a few tokens) is *split*: zeroed in the
-  int8 input and computed exactly in a thin fp32 MatMul beside it,
+channel_plan.py decides, per MatMul, which input channels are *balanced* (SmoothQuant: the input
+divided by f per channel, the weight's rows multiplied by it) and which are *split* (computed
+exactly in a thin fp32 MatMul beside the int8 one). This module rewrites the graph accordingly,
+leaving its fp32 result unchanged:
 
     y = MatMul(x * v, W')                           int8, range set by ordinary channels
       + MatMul(Gather(x, spiking), W[spiking])      fp32, K = a few channels
 
-with v = 0 for split channels, 1/s for scaled ones, 1 elsewhere. Where the MatMul's result only
-passes a bias Add on its way into a residual `Sum`, the fp32 part joins that Sum (no extra pass
-over the output); otherwise one Add joins them. Scaling the GELU outliers as well costs
-fidelity, even those with a large mean |x| (MiniLM calibration min cosine 0.973 vs 0.984, and 4
-nodes then kept in fp32); splitting the LayerNorm channels gains nothing over scaling them and
-costs an Add over the 1536-wide FFN activation. A fused Attention's input (a LayerNorm output
-too) can only be scaled, its projection being inside the op; on MiniLM that applies to the last
-layer's (range 9.8 -> 5.1), and lifts short texts batched with long ones (min cosine 0.979 ->
-0.980; the gate's texts 0.9916 -> 0.9921).
+with v = 0 for split channels, 1/f for balanced ones, and W' = diag(f) W. The MatMuls reading one
+tensor with one factor vector (Q, K, V) share one Mul. Where the split input is a GELU of an
+up-projection, the channels are zeroed at their source (the up weight's columns and the GELU
+bias: GELU(0) = 0) and recomputed thin, so the int8 input needs no Mul at all; where the
+MatMul's result only passes a bias Add on its way into a residual `Sum`, the fp32 part joins
+that Sum (no extra pass over the output); otherwise one Add joins them. A fused Attention's
+input can only be balanced (its projection is inside the op).
 
 Example:
-    >>> outlier_channels(np.array([1.0, 1.2, 0.9, 28.0, 1.1]))
-    (3,)
-    >>> channels_for(np.array([1.0, 1.2, 0.9, 28.0, 1.1, 20.0]), np.array([0.3, 0.3, 0.3, 4.0, 0.3, 0.2]))
-    ChannelPlan(split=(5,), scaled=((3, 23.333333333333336),), range_before=28.0, range_after=1.2)
-    >>> splits = split_outlier_channels(model, {node: plan})  # doctest: +SKIP
+    >>> plans = plan_model(model, calibration)  # doctest: +SKIP
+    >>> fp32_nodes = split_outlier_channels(model, plans)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from encoder_triton.export.precision.channel_plan import DEFAULT_ALPHA, ChannelPlan, Progress, plan_model
 from encoder_triton.runtime.tokenization import TokenBatch
-
-#: A channel is an outlier when its calibration max |x| exceeds this multiple of the median channel's.
-OUTLIER_FACTOR = 3.0
-#: At most this many channels per MatMul go to fp32 (the fp32 part stays a thin MatMul).
-MAX_OUTLIER_CHANNELS = 8
-#: Ops whose outlier channels come from their per-channel gain and bias (the same channels large
-#: for every token): those may be scaled; the outliers of other inputs (GELU outputs) are split.
-_NORMALISATIONS = {
-    "LayerNormalization",
-    "SkipLayerNormalization",
-    "EmbedLayerNormalization",
-    "SimplifiedLayerNormalization",
-}
-#: Split only where it shrinks the int8 range at least this much (else the extra ops cost more
-#: than they give back).
-MIN_RANGE_GAIN = 2.0
-#: ... and where only scaling is possible (a fused Attention's input), at least this much.
-SCALE_ONLY_MIN_GAIN = 1.5
-
-
-@dataclass(frozen=True)
-class ChannelPlan:
-    """What happens to one MatMul's outlier input channels."""
-
-    split: tuple[int, ...]  # computed in fp32 beside the int8 MatMul
-    scaled: tuple[tuple[int, float], ...]  # (channel, s): input / s, weight row * s
-    range_before: float  # max |x| over the calibration tokens, all channels
-    range_after: float  # ... over the ordinary channels
-
-    def __bool__(self) -> bool:
-        return bool(self.split or self.scaled)
 
 
 @dataclass(frozen=True)
 class OutlierSplit:
-    """One MatMul whose outlier input channels were split off or scaled."""
+    """One MatMul whose input channels were balanced or split off."""
 
-    node: str  # the MatMul, quantised on its inlier channels
+    node: str  # the MatMul, quantised on what its plan leaves
     plan: ChannelPlan
     fp32_nodes: tuple[str, ...]  # the thin fp32 MatMuls computing the split channels, if any
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "split_fp32": list(self.plan.split),
-            "scaled": {str(c): round(scale, 3) for c, scale in self.plan.scaled},
-            "range_before": round(self.plan.range_before, 3),
-            "range_after": round(self.plan.range_after, 3),
-        }
-
-
-def outlier_channels(
-    absmax: np.ndarray,
-    *,
-    factor: float = OUTLIER_FACTOR,
-    max_channels: int = MAX_OUTLIER_CHANNELS,
-    min_gain: float = MIN_RANGE_GAIN,
-) -> tuple[int, ...]:
-    """Channels (largest first) whose max |x| exceeds `factor` x the median channel's, at most
-    `max_channels`; none unless leaving them out shrinks the range by `min_gain`."""
-    absmax = np.asarray(absmax, dtype=np.float64)
-    if absmax.size < 2 or not np.all(np.isfinite(absmax)):
-        return ()
-    order = np.argsort(absmax)[::-1]
-    bound = factor * float(np.median(absmax))
-    chosen = [int(c) for c in order[:max_channels] if absmax[c] > bound]
-    if not chosen or len(chosen) >= absmax.size:
-        return ()
-    remaining = float(absmax[order[len(chosen)]])
-    if remaining > 0 and float(absmax[order[0]]) / remaining < min_gain:
-        return ()
-    return tuple(chosen)
-
-
-def channels_for(
-    absmax: np.ndarray,
-    mean_abs: np.ndarray,
-    *,
-    factor: float = OUTLIER_FACTOR,
-    scaling: bool = True,
-    splitting: bool = True,
-) -> ChannelPlan:
-    """The outlier channels of one MatMul input (`outlier_channels` on its max |x|). With
-    `scaling` (a LayerNorm output), each is scaled when its mean |x| is also `factor` x the median
-    channel's (large for every token); the others are split, or without `splitting` (a fused
-    Attention) left alone: then the scaled channels alone must shrink the range
-    `SCALE_ONLY_MIN_GAIN` times (scaling costs one Mul, no fp32 MatMul)."""
-    absmax = np.asarray(absmax, dtype=np.float64)
-    mean_abs = np.asarray(mean_abs, dtype=np.float64)
-    chosen = outlier_channels(absmax, factor=factor, min_gain=MIN_RANGE_GAIN if splitting else SCALE_ONLY_MIN_GAIN)
-    if not chosen:
-        peak = float(np.max(absmax)) if absmax.size else 0.0
-        return ChannelPlan((), (), peak, peak)
-    after = float(np.max(np.delete(absmax, list(chosen))))
-    typical = float(np.median(mean_abs))
-    scaled = tuple(
-        (c, float(absmax[c] / after))
-        for c in chosen
-        if scaling and typical > 0 and mean_abs[c] >= factor * typical and after > 0
-    )
-    scaled_set = {c for c, _ in scaled}
-    split = tuple(c for c in chosen if c not in scaled_set)
-    if not splitting:
-        left = float(np.max(absmax[[c for c in range(absmax.size) if c not in scaled_set]]))
-        if not scaled or float(np.max(absmax)) < SCALE_ONLY_MIN_GAIN * left:
-            return ChannelPlan((), (), float(np.max(absmax)), float(np.max(absmax)))
-        # Scaled down to the channels left as they are, no further (the weight rows grow by s).
-        rescaled = tuple((c, float(absmax[c] / left)) for c, _ in scaled)
-        return ChannelPlan((), rescaled, float(np.max(absmax)), left)
-    return ChannelPlan(split, scaled, float(np.max(absmax)), after)
-
-
-def split_candidates(model: Any) -> list[tuple[str, str]]:
-    """(node name, input tensor) of the MatMuls (which may be split or scaled) and fused
-    Attentions (scaled only: their projection is inside) with a 2-D float weight."""
-    from onnx import TensorProto
-
-    weights = {i.name for i in model.graph.initializer if i.data_type == TensorProto.FLOAT and len(i.dims) == 2}
-    return [
-        (node.name, node.input[0])
-        for node in model.graph.node
-        if node.name
-        and len(node.input) > 1
-        and node.input[1] in weights
-        and (
-            (node.op_type == "MatMul" and node.domain in ("", "ai.onnx"))
-            or (node.op_type == "Attention" and node.domain == "com.microsoft")
-        )
-    ]
-
-
-def activation_stats(
-    model: Any, tensors: Sequence[str], calibration: TokenBatch, rows_per_run: int = 8
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per-channel (max |x|, mean |x|) of `tensors` over the calibration texts' real tokens
-    (padding left out), run in small sub-batches (the FFN activations of 64 long texts would
-    not fit at once)."""
-    import onnx
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    for name in tensors:
-        if name not in known:
-            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    inputs = [i.name for i in session.get_inputs()]
-    peaks: dict[str, np.ndarray] = {}
-    sums: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
-    order = np.argsort(calibration.lengths)
-    for start in range(0, len(order), rows_per_run):
-        arrays = calibration.take(order[start : start + rows_per_run]).arrays()
-        real = arrays["attention_mask"].astype(bool)
-        outputs = session.run(list(tensors), {name: arrays[name] for name in inputs})
-        for name, value in zip(tensors, outputs, strict=True):
-            tokens = value[real] if value.shape[: real.ndim] == real.shape else value.reshape(-1, value.shape[-1])
-            magnitude = np.abs(tokens).astype(np.float64)
-            peak, total = np.max(magnitude, axis=0), np.sum(magnitude, axis=0)
-            peaks[name] = peak if name not in peaks else np.maximum(peaks[name], peak)
-            sums[name] = total if name not in sums else sums[name] + total
-            counts[name] = counts.get(name, 0) + len(magnitude)
-    return {name: (peaks[name], sums[name] / max(counts[name], 1)) for name in peaks}
+        return {"node": self.node, **self.plan.to_dict()}
 
 
 def split_outlier_channels(model: Any, plans: Mapping[str, ChannelPlan]) -> dict[str, tuple[str, ...]]:
-    """Rewrite `model` in place: each MatMul named in `plans` gets its scaled channels divided
-    by s in its input and its weight rows multiplied by s, and its split channels computed
+    """Rewrite `model` in place: each MatMul named in `plans` gets its input divided by its
+    balancing factors and its weight rows multiplied by them, and its split channels computed
     apart in fp32 (see the module docstring). Returns each node's fp32 MatMuls, which the
     quantiser must leave alone."""
     from onnx import numpy_helper
@@ -226,6 +60,7 @@ def split_outlier_channels(model: Any, plans: Mapping[str, ChannelPlan]) -> dict
         if node.op_type in ("MatMul", "Attention") and len(node.input) > 1
     }
     fp32: dict[str, tuple[str, ...]] = {}
+    shared: dict[tuple[str, bytes], str] = {}  # (input, factors) -> the Mul's output
     for node in list(model.graph.node):
         plan = plans.get(node.name)
         if not plan:
@@ -234,17 +69,22 @@ def split_outlier_channels(model: Any, plans: Mapping[str, ChannelPlan]) -> dict
         weight = numpy_helper.to_array(graph.weights[weight_name])
         gelu = _gelu_source(graph, x) if plan.split else None
         factors = np.ones(weight.shape[0], dtype=weight.dtype)
+        scaled_weight = weight
+        if plan.factors:
+            balance = np.asarray(plan.factors, dtype=weight.dtype)
+            factors = (1.0 / balance).astype(weight.dtype)
+            scaled_weight = weight * balance[:, None]
         if gelu is None:
             factors[list(plan.split)] = 0
-        scaled_weight = weight.copy()
-        for channel, scale in plan.scaled:
-            factors[channel] = 1.0 / scale
-            scaled_weight[channel] *= scale
         base = f"{node.name}/outliers"
-        if plan.scaled or (plan.split and gelu is None):
-            node.input[0] = graph.before(node, "Mul", [x, graph.constant(f"{base}/factors", factors)], f"{base}/Mul")
-        if plan.scaled:  # a weight of its own (the original may be shared)
-            node.input[1] = graph.constant(f"{base}/weight", scaled_weight)
+        if plan.factors or (plan.split and gelu is None):
+            key = (x, factors.tobytes())
+            if key not in shared:
+                constant = graph.constant(f"{base}/factors", factors)
+                shared[key] = graph.before(node, "Mul", [x, constant], f"{base}/Mul")
+            node.input[0] = shared[key]
+        if plan.factors:  # a weight of its own (the original may be shared)
+            node.input[1] = graph.constant(f"{base}/weight", scaled_weight.astype(weight.dtype))
         if not plan.split:
             continue
         split_weight = graph.constant(f"{base}/split_weight", np.ascontiguousarray(weight[list(plan.split)]))
@@ -391,29 +231,23 @@ def _residual_sum_after(output: str, graph: _Graph) -> Any | None:
     return None
 
 
-def plan_outlier_splits(model: Any, calibration: TokenBatch) -> dict[str, ChannelPlan]:
-    """node -> what to do with its outlier channels, for every MatMul that has some."""
-    candidates = split_candidates(model)
-    stats = activation_stats(model, sorted({tensor for _, tensor in candidates}), calibration)
-    producers = {output: node.op_type for node in model.graph.node for output in node.output[:1]}
-    kinds = {node.name: node.op_type for node in model.graph.node}
-    plans = {
-        node: channels_for(
-            *stats[tensor], scaling=producers.get(tensor) in _NORMALISATIONS, splitting=kinds[node] == "MatMul"
-        )
-        for node, tensor in candidates
-    }
-    return {node: plan for node, plan in plans.items() if plan}
-
-
-def split_model(src: Path, dst: Path, calibration: TokenBatch) -> list[OutlierSplit]:
-    """Measure `src`'s MatMul inputs on the calibration texts, split or scale their outlier
-    channels, save to `dst`."""
+def split_model(
+    src: Path,
+    dst: Path,
+    calibration: TokenBatch,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    progress: Progress | None = None,
+) -> tuple[list[OutlierSplit], dict[str, ChannelPlan]]:
+    """Measure `src`'s MatMul inputs on the calibration texts, balance and split their channels,
+    save to `dst`. Returns what was rewritten, and every candidate's plan (empty ones too)."""
     import onnx
 
     model = onnx.load(str(src))
-    plans = plan_outlier_splits(model, calibration)
-    fp32 = split_outlier_channels(model, plans)
+    plans = plan_model(model, calibration, alpha=alpha, progress=progress)
+    # A head's MatMuls (once per text) stay fp32 whole (int8.py): nothing to rewrite there.
+    applied = {node: plan for node, plan in plans.items() if plan and plan.per_token}
+    fp32 = split_outlier_channels(model, applied)
     external = src.with_name(src.name + ".data").exists()
     onnx.save(model, str(dst), save_as_external_data=external, location=dst.name + ".data" if external else None)
-    return [OutlierSplit(node, plan, fp32_nodes=fp32.get(node, ())) for node, plan in plans.items()]
+    return [OutlierSplit(node, plan, fp32_nodes=fp32.get(node, ())) for node, plan in applied.items()], plans
