@@ -281,3 +281,30 @@ def test_a_client_that_leaves_before_its_answer_cancels_its_request() -> None:
     assert took < 5  # not the model's 30 s
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 499
     assert 'gateway_requests_total{route="/v1/embeddings",status="499"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("flag", "setting"),
+    [
+        ("--max-inputs", "max_inputs"),
+        ("--max-request-chars", "max_request_chars"),
+        ("--max-text-chars", "max_text_chars"),
+        ("--max-body-bytes", "max_body_bytes"),
+        ("--timeout", "timeout_s"),
+        ("--max-concurrency", "max_concurrency"),
+        ("--keep-alive", "keep_alive_s"),
+        ("--header-timeout", "header_timeout_s"),
+        ("--body-timeout", "body_timeout_s"),
+        ("--probe-interval", "probe_interval_s"),
+        ("--probe-timeout", "probe_timeout_s"),
+    ],
+)
+def test_each_limit_flag_reaches_its_setting(flag: str, setting: str) -> None:
+    """A value the setting refuses fails the command naming the setting, before anything starts."""
+    from typer.testing import CliRunner
+
+    from encoder_triton.cli import app
+
+    result = CliRunner().invoke(app, ["gateway", "--triton", "a:8001", "--triton", "b:8001", flag, "0"])
+    assert result.exit_code != 0
+    assert "invalid gateway setting" in result.output and setting in result.output
