@@ -143,11 +143,13 @@ class RunningGateway:
         import uvicorn
 
         from encoder_triton.gateway.app import create_app
+        from encoder_triton.gateway.http_server import server_config
         from encoder_triton.server.embedded import free_port
 
         self.port = free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
+        self.app = create_app(settings)
+        # The CLI's server with the settings' limits (header timeout, keep-alive, connections).
+        self.server = uvicorn.Server(server_config(self.app, settings, host="127.0.0.1", port=self.port))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30

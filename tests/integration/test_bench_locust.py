@@ -8,6 +8,7 @@ sets it.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,47 @@ def test_classify_and_rerank_users_fire_requests(
     (entry,) = [e for e in json.loads(stats.read_text()) if e["name"].startswith(task)]
     assert entry["name"] == f"{task} {model} b=4"
     assert entry["num_requests"] >= 10 and entry["num_failures"] == 0
+
+
+def test_gateway_users_send_json_through_the_gateway(minilm_server: Any, start_gateway: Any, tmp_path: Path) -> None:
+    gateway = start_gateway(triton_url=minilm_server.endpoints.grpc, access_log=False)
+    stats = tmp_path / "stats.json"
+    run = _locust(
+        "--via",
+        "gateway",
+        "--host",
+        gateway.url,
+        "--users",
+        "4",
+        "--run-time",
+        "15s",
+        "--batch-size",
+        "2",
+        "--max-requests",
+        "30",
+        "--max-error-rate",
+        "0.0",
+        "--",
+        "--json-file",
+        str(stats.with_suffix("")),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    (entry,) = [e for e in json.loads(stats.read_text()) if e["name"].startswith("gateway")]
+    assert entry["method"] == "POST" and entry["name"] == "gateway embed minilm b=2"
+    assert entry["num_requests"] >= 30 and entry["num_failures"] == 0
+
+
+def test_an_overload_through_the_gateway_passes_when_only_shed_statuses_fail(
+    minilm_server: Any, start_gateway: Any, tmp_path: Path
+) -> None:
+    """One request in flight at a time for 8 users: most are shed with 429, none fails otherwise."""
+    gateway = start_gateway(triton_url=minilm_server.endpoints.grpc, max_in_flight=1, access_log=False)
+    common = ["--via", "gateway", "--host", gateway.url, "--users", "8", "--run-time", "8s", "--max-error-rate", "0.0"]
+    shed = _locust(*common, "--", "--shed-statuses", "429,503")
+    assert shed.returncode == 0, shed.stdout + shed.stderr
+    counted = re.search(r"thresholds hold: (\d+) requests, (\d+) failed \((\d+) of them shed\)", shed.stderr)
+    assert counted is not None, shed.stderr
+    requests, failed, refused = (int(g) for g in counted.groups())
+    assert refused > 0 and failed == refused and requests > failed
+    strict = _locust(*common)  # without --shed-statuses a 429 is an error
+    assert strict.returncode == 1 and "threshold broken: error rate" in strict.stderr

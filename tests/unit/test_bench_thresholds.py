@@ -22,3 +22,11 @@ def test_disabled_limits_and_empty_runs() -> None:
     assert Thresholds().violations(requests=0, failures=0, p99_ms=None) == [
         "no request completed: nothing was measured"
     ]
+
+
+def test_shed_requests_are_no_errors_but_any_other_failure_is() -> None:
+    overload = Thresholds(max_error_rate=0.0)
+    assert overload.violations(requests=1000, failures=700, p99_ms=40, shed=700) == []
+    assert overload.violations(requests=1000, failures=701, p99_ms=40, shed=700) == [
+        "error rate 0.10% is above the limit of 0.00%"
+    ]

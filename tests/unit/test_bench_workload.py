@@ -71,3 +71,17 @@ def test_describe_reports_the_payload() -> None:
     described = build_workload("embed", model="m", batch_size=2, pool_size=100, seed=3).describe()
     assert described["pool_size"] == 100 and described["seed"] == 3 and described["corpus"] == "lee"
     assert described["words_per_text"]["p50"] > 0
+
+
+def test_gateway_requests_carry_the_same_payloads_as_json() -> None:
+    embed = Workload("embed", model="m", batch_size=2, texts=["a", "b", "c"])
+    assert embed.gateway_request(1) == ("/v1/embeddings", {"model": "m", "input": ["b", "c"]})
+    classify = Workload("classify", model="m", batch_size=1, texts=["a"], top_k=3)
+    assert classify.gateway_request(0) == ("/classify", {"model": "m", "input": ["a"], "top_k": 3})
+    rerank = Workload("rerank", model="r", batch_size=2, texts=["d1", "d2"], queries=["q0", "q1"], top_k=1)
+    assert rerank.gateway_request(2) == (
+        "/rerank",
+        {"model": "r", "query": "q1", "documents": ["d1", "d2"], "top_n": 1},
+    )
+    assert Workload.answered_rows("/rerank", {"results": [{}]}) == 1
+    assert Workload.answered_rows("/v1/embeddings", {"data": [{}, {}]}) == 2

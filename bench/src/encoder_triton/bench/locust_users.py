@@ -1,4 +1,4 @@
-"""Locust users for encoder-triton deployments, over Triton gRPC or HTTP. This is a locustfile.
+"""Locust users for encoder-triton deployments, over Triton gRPC or HTTP, or through the gateway.
 
 Locust's pattern for clients that are not HTTP sessions (its `custom_xmlrpc_client` example):
 an abstract `TritonUser` wraps our `EncoderClient` and fires `environment.events.request` for
@@ -10,16 +10,23 @@ per task:
     RerankUser    client.rerank(query, documents, top_k=...)
 
 The host picks the protocol: `grpc://127.0.0.1:8001` (the default) or `http://127.0.0.1:8000`.
+Through the gateway's HTTP API (host `http://127.0.0.1:8080`), `GatewayEmbedUser`,
+`GatewayClassifyUser` and `GatewayRerankUser` send the same payloads as JSON (locust's fast
+HTTP client; `--api-key` for a gateway with keys) and check that every answer has its rows.
 Payloads come from `workload` (real corpus, long-tailed lengths, fixed seed). When the run
 ends, a quitting listener checks `thresholds` (`--max-error-rate`, `--max-p99-ms`) and sets
 locust's exit code: 0 when they hold, 1 when one is broken, so a CI step can gate on it.
-`--max-requests` bounds a run by count as `--run-time` bounds it by time.
+`--max-requests` bounds a run by count as `--run-time` bounds it by time. `--shed-statuses
+429,503` makes an overload test: those answers are failures (`ShedError`) in locust's
+statistics, but not errors for `--max-error-rate`, so `--max-error-rate 0` passes only when
+every other request succeeded.
 
 Importing this module imports locust, which monkey-patches the process with gevent: only
 locust itself should load it. `encoder-triton-bench locust` runs it in a child process.
 
 Example:
     $ encoder-triton-bench locust --task embed --users 8 --run-time 30s --host grpc://127.0.0.1:8001
+    $ encoder-triton-bench locust --via gateway --host http://127.0.0.1:8080 --users 8 --run-time 30s
     $ locust -f "$(python -c 'import encoder_triton.bench.locust_users as m; print(m.__file__)')" \\
         --headless -u 8 -r 8 -t 30s --host http://127.0.0.1:8000 --model minilm EmbedUser
 """
@@ -34,7 +41,7 @@ import time
 from typing import Any
 
 import gevent
-from locust import User, constant, constant_throughput, events, task
+from locust import FastHttpUser, User, constant, constant_throughput, events, task
 from locust.exception import StopUser
 
 # After locust's monkey-patching and before any gRPC channel exists: gRPC's core must
@@ -43,6 +50,7 @@ from grpc.experimental import gevent as grpc_gevent  # isort: skip
 
 grpc_gevent.init_gevent()
 
+from encoder_triton.bench.errors import ShedError  # noqa: E402
 from encoder_triton.bench.thresholds import Thresholds  # noqa: E402
 from encoder_triton.bench.workload import Workload, build_workload  # noqa: E402
 from encoder_triton.client import EncoderClient  # noqa: E402
@@ -70,6 +78,12 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--max-error-rate", type=float, default=0.01, help="Fail (exit 1) above this error fraction.")
     group.add_argument("--max-p99-ms", type=float, default=None, help="Fail (exit 1) above this p99 latency.")
     group.add_argument("--max-requests", type=int, default=None, help="Stop after this many requests.")
+    group.add_argument("--api-key", default="", help="Gateway users: the bearer key, when the gateway has keys.")
+    group.add_argument(
+        "--shed-statuses",
+        default="",
+        help="Gateway users: statuses that count as shed, not as errors (an overload test: 429,503).",
+    )
 
 
 def split_host(host: str | None) -> tuple[str, str]:
@@ -116,9 +130,7 @@ class TritonUser(User):
         self.workload = _workload(environment, self.task_name)
         self.cursor = id(self) % len(self.workload.texts)  # users start at different texts
         self.request_name = f"{self.task_name} {self.workload.model} b={self.workload.batch_size}"
-        rate = float(getattr(options, "throughput_per_user", 0.0) or 0.0)
-        # Back to back by default; --throughput-per-user paces each user (locust's own pacer).
-        self._pace = constant_throughput(rate) if rate > 0 else constant(0)
+        self._pace = _pace(environment)
 
     def wait_time(self) -> float:
         return float(self._pace(self))
@@ -154,6 +166,79 @@ class TritonUser(User):
         )
 
 
+def _pace(environment: Any) -> Any:
+    rate = float(getattr(environment.parsed_options, "throughput_per_user", 0.0) or 0.0)
+    # Back to back by default; --throughput-per-user paces each user (locust's own pacer).
+    return constant_throughput(rate) if rate > 0 else constant(0)
+
+
+class GatewayUser(FastHttpUser):
+    """One client of the gateway's HTTP API (its own keep-alive connection), same payloads."""
+
+    abstract = True
+    host = "http://127.0.0.1:8080"
+    task_name = "embed"
+
+    def __init__(self, environment: Any) -> None:
+        options = environment.parsed_options
+        # Read by FastHttpUser.__init__ when it makes the connection.
+        self.network_timeout = self.connection_timeout = float(options.request_timeout)
+        super().__init__(environment)
+        self.workload = _workload(environment, self.task_name)
+        self.cursor = id(self) % len(self.workload.texts)
+        self.request_name = f"gateway {self.task_name} {self.workload.model} b={self.workload.batch_size}"
+        self.headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
+        self.shed_statuses = {int(s) for s in str(options.shed_statuses or "").split(",") if s.strip()}
+        self._pace = _pace(environment)
+
+    def wait_time(self) -> float:
+        return float(self._pace(self))
+
+    def send(self) -> None:
+        path, body = self.workload.gateway_request(self.cursor)
+        self.cursor += self.workload.batch_size
+        with self.client.post(
+            path, json=body, headers=self.headers, name=self.request_name, catch_response=True
+        ) as response:
+            if response.status_code == 200:
+                rows = self.workload.answered_rows(path, response.json())
+                expected = len(body.get("input", body.get("documents", [])))
+                if path == "/rerank" and self.workload.top_k is not None:
+                    expected = min(expected, self.workload.top_k)
+                if rows == expected:
+                    response.success()
+                else:
+                    response.failure(f"an answer with {rows} rows for {expected}")
+            elif response.status_code in self.shed_statuses:
+                response.failure(ShedError(f"shed with {response.status_code}"))
+            else:
+                response.failure(f"HTTP {response.status_code}: {response.text[:200] if response.text else ''}")
+
+
+class GatewayEmbedUser(GatewayUser):
+    task_name = "embed"
+
+    @task
+    def embed(self) -> None:
+        self.send()
+
+
+class GatewayClassifyUser(GatewayUser):
+    task_name = "classify"
+
+    @task
+    def classify(self) -> None:
+        self.send()
+
+
+class GatewayRerankUser(GatewayUser):
+    task_name = "rerank"
+
+    @task
+    def rerank(self) -> None:
+        self.send()
+
+
 class EmbedUser(TritonUser):
     task_name = "embed"
 
@@ -186,12 +271,14 @@ def _remember_environment(environment: Any, **_: Any) -> None:
     _environment.append(environment)
 
 
-_counted = {"requests": 0, "stopping": False}
+_counted = {"requests": 0, "shed": 0, "stopping": False}
 
 
 @events.request.add_listener
-def _bound_by_count(**_: Any) -> None:
+def _bound_by_count(exception: BaseException | None = None, **_: Any) -> None:
     _counted["requests"] += 1
+    if isinstance(exception, ShedError):
+        _counted["shed"] += 1
     environment = _environment[0] if _environment else None
     limit = getattr(getattr(environment, "parsed_options", None), "max_requests", None)
     runner = getattr(environment, "runner", None)
@@ -207,11 +294,18 @@ def _check_thresholds(environment: Any, **_: Any) -> None:
     total = environment.stats.total
     p99 = total.get_response_time_percentile(0.99) if total.num_requests else None
     limits = Thresholds(max_error_rate=options.max_error_rate, max_p99_ms=options.max_p99_ms)
-    broken = limits.violations(requests=total.num_requests, failures=total.num_failures, p99_ms=p99)
+    shed = int(_counted["shed"])
+    broken = limits.violations(requests=total.num_requests, failures=total.num_failures, p99_ms=p99, shed=shed)
     for sentence in broken:
         log.error("threshold broken: %s", sentence)
     if not broken:
-        log.info("thresholds hold: %d requests, %d failed, p99 %s ms", total.num_requests, total.num_failures, p99)
+        log.info(
+            "thresholds hold: %d requests, %d failed (%d of them shed), p99 %s ms",
+            total.num_requests,
+            total.num_failures,
+            shed,
+            p99,
+        )
     environment.process_exit_code = 1 if broken else 0
 
 

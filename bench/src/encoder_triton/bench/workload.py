@@ -4,9 +4,9 @@ The locust users and the sweep's load generator share this, so both send the sam
 Texts are sampled once into a pool (sampling in the hot loop would bill the generator's CPU to
 the server); each caller walks the pool from its own offset.
 
-    embed     client.embed(texts[b])
-    classify  client.classify(texts[b], top_k=...)
-    rerank    client.rerank(query, documents[b], top_k=...)   b documents per query
+    embed     client.embed(texts[b])                          POST /v1/embeddings through the gateway
+    classify  client.classify(texts[b], top_k=...)            POST /classify
+    rerank    client.rerank(query, documents[b], top_k=...)   POST /rerank   b documents per query
 
 Example:
     >>> workload = build_workload("embed", model="minilm", batch_size=8)  # doctest: +SKIP
@@ -78,6 +78,24 @@ class Workload:
             query = self.queries[(cursor // self.batch_size) % len(self.queries)]
             client.rerank(query, texts, model=self.model, top_k=self.top_k)
         return len(texts)
+
+    def gateway_request(self, cursor: int) -> tuple[str, dict[str, Any]]:
+        """The same request for the gateway's HTTP API: (path, JSON body)."""
+        texts = self.batch(cursor)
+        if self.task == "embed":
+            return "/v1/embeddings", {"model": self.model, "input": texts}
+        if self.task == "classify":
+            return "/classify", {"model": self.model, "input": texts, "top_k": self.top_k or 1}
+        query = self.queries[(cursor // self.batch_size) % len(self.queries)]
+        body: dict[str, Any] = {"model": self.model, "query": query, "documents": texts}
+        if self.top_k is not None:
+            body["top_n"] = self.top_k
+        return "/rerank", body
+
+    @staticmethod
+    def answered_rows(path: str, answer: Any) -> int:
+        """Rows a gateway answer carries (its texts, or the reranked documents)."""
+        return len(answer.get("results" if path == "/rerank" else "data", []))
 
     def describe(self) -> dict[str, Any]:
         """What the report says about the payload."""

@@ -34,10 +34,11 @@ NETWORK = "Network"
 GATEWAY = "Gateway"
 STARTUP = "Startup and log"
 ENGINE = "Engine"
+LIMITS = "Limits"
 ACCESS = "Access and log"
 #: The help panels of `serve` and of `gateway`, in the order they show.
 SERVE_PANELS = (REPOSITORY, NETWORK, GATEWAY, STARTUP)
-GATEWAY_PANELS = (ENGINE, NETWORK, ACCESS)
+GATEWAY_PANELS = (ENGINE, NETWORK, LIMITS, ACCESS)
 
 HostOption = Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it private.", rich_help_panel=NETWORK)]
 
@@ -197,8 +198,12 @@ def _serve_local(settings: Any) -> None:
 def gateway(
     ctx: typer.Context,
     triton: Annotated[
-        str, typer.Option(help="Triton host:port (gRPC 8001 by default).", rich_help_panel=ENGINE)
-    ] = defaults.TRITON_URL,
+        list[str],
+        typer.Option(
+            help="Triton host:port (gRPC 8001 by default); repeat for several: the gateway fails over between them.",
+            rich_help_panel=ENGINE,
+        ),
+    ] = [defaults.TRITON_URL],  # noqa: B006 - typer reads the default, nothing mutates it
     protocol: Annotated[
         str, typer.Option(help="How the gateway talks to Triton: grpc or http.", rich_help_panel=ENGINE)
     ] = defaults.PROTOCOL,
@@ -212,8 +217,51 @@ def gateway(
             rich_help_panel=ENGINE,
         ),
     ] = None,
+    probe_interval_s: Annotated[
+        float,
+        typer.Option("--probe-interval", help="Seconds between health probes of each Triton.", rich_help_panel=ENGINE),
+    ] = defaults.PROBE_INTERVAL_S,
+    probe_timeout_s: Annotated[
+        float,
+        typer.Option("--probe-timeout", help="Seconds a health probe may take.", rich_help_panel=ENGINE),
+    ] = defaults.PROBE_TIMEOUT_S,
     host: HostOption = LOCAL_HOST,
     port: Annotated[int, typer.Option(help="Port of the gateway.", rich_help_panel=NETWORK)] = GATEWAY_PORT,
+    max_inputs: Annotated[int, typer.Option(help="Texts per request (413 beyond).", rich_help_panel=LIMITS)] = (
+        defaults.MAX_INPUTS
+    ),
+    max_request_chars: Annotated[
+        int, typer.Option(help="Characters per request (413 beyond).", rich_help_panel=LIMITS)
+    ] = defaults.MAX_REQUEST_CHARS,
+    max_text_chars: Annotated[
+        int, typer.Option(help="Characters per text (413 beyond).", rich_help_panel=LIMITS)
+    ] = defaults.MAX_TEXT_CHARS,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Request body bytes, refused before parsing (413).", rich_help_panel=LIMITS)
+    ] = defaults.MAX_BODY_BYTES,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout", help="Seconds per call to Triton (504 after).", rich_help_panel=LIMITS)
+    ] = defaults.TIMEOUT_S,
+    max_concurrency: Annotated[
+        int, typer.Option(help="Calls to Triton in flight per request.", rich_help_panel=LIMITS)
+    ] = defaults.MAX_CONCURRENCY,
+    max_in_flight: Annotated[
+        int, typer.Option(help="Requests worked on at once (429 beyond; 0: no limit).", rich_help_panel=LIMITS)
+    ] = defaults.MAX_IN_FLIGHT,
+    max_connections: Annotated[
+        int, typer.Option(help="Open connections (503 beyond; 0: no limit).", rich_help_panel=LIMITS)
+    ] = defaults.MAX_CONNECTIONS,
+    keep_alive_s: Annotated[
+        float, typer.Option("--keep-alive", help="Seconds an idle connection stays open.", rich_help_panel=LIMITS)
+    ] = defaults.KEEP_ALIVE_S,
+    header_timeout_s: Annotated[
+        float,
+        typer.Option("--header-timeout", help="Seconds to send a request's head, else closed.", rich_help_panel=LIMITS),
+    ] = defaults.HEADER_TIMEOUT_S,
+    body_timeout_s: Annotated[
+        float,
+        typer.Option("--body-timeout", help="Seconds to send a request's body (408 after).", rich_help_panel=LIMITS),
+    ] = defaults.BODY_TIMEOUT_S,
     api_key: Annotated[
         list[str] | None, typer.Option(help="Accepted bearer key (repeat for several).", rich_help_panel=ACCESS)
     ] = None,
@@ -225,26 +273,43 @@ def gateway(
     """Serve OpenAI /v1/embeddings, Cohere/Jina /rerank and /classify in front of a running Triton.
 
     Also llama.cpp's /embedding and /reranking, TEI's /tokenize and the classifier servers'
-    /predict. Each flag also reads ENCODER_TRITON_<FLAG> (--triton: ENCODER_TRITON_TRITON_URL,
-    --api-key: ENCODER_TRITON_API_KEYS) and .env.
+    /predict; /livez and /readyz for probes. With several --triton it fails over between them.
+    Each flag also reads ENCODER_TRITON_<FLAG> (--triton: ENCODER_TRITON_TRITON_URL, commas for
+    several; --timeout: ENCODER_TRITON_TIMEOUT_S; --api-key: ENCODER_TRITON_API_KEYS) and .env.
 
     Example: encoder-triton gateway --triton 127.0.0.1:8001 --port 8080 --api-key "$KEY"
     """
     with user_errors():
         require_extra("gateway", needed_by="encoder-triton gateway")
-    names = {
-        "triton": "triton_url",
-        "protocol": "protocol",
-        "engine": "engine",
-        "repo": "repo",
-        "host": "host",
-        "port": "port",
-        "access_log": "access_log",
-    }
+    names = {name: name for name in GATEWAY_FLAGS} | {"triton": "triton_url"}
     flags = explicit_flags(ctx, names)
     if api_key or api_keys_file:
         flags["api_keys"] = _api_keys(api_key, api_keys_file)
     _run_gateway(**flags)
+
+
+#: The `gateway` flags whose parameter is named as the setting it sets (`GatewaySettings`).
+GATEWAY_FLAGS = (
+    "protocol",
+    "engine",
+    "repo",
+    "probe_interval_s",
+    "probe_timeout_s",
+    "host",
+    "port",
+    "max_inputs",
+    "max_request_chars",
+    "max_text_chars",
+    "max_body_bytes",
+    "timeout_s",
+    "max_concurrency",
+    "max_in_flight",
+    "max_connections",
+    "keep_alive_s",
+    "header_timeout_s",
+    "body_timeout_s",
+    "access_log",
+)
 
 
 def explicit_flags(ctx: typer.Context, names: dict[str, str]) -> dict[str, Any]:
@@ -298,6 +363,7 @@ def _run_gateway(**flags: Any) -> None:
     import uvicorn
 
     from encoder_triton.gateway.app import create_app
+    from encoder_triton.gateway.http_server import server_config
     from encoder_triton.gateway.request_log import configure_logging
     from encoder_triton.gateway.settings import GatewaySettings
 
@@ -313,8 +379,7 @@ def _run_gateway(**flags: Any) -> None:
     behind = (
         f"the runtime in process ({settings.repo})"
         if settings.engine == "local"
-        else f"Triton {settings.protocol} {settings.triton_url}"
+        else f"Triton {settings.protocol} {', '.join(settings.upstreams)}"
     )
     typer.echo(f"Gateway on http://{settings.host}:{settings.port} (OpenAPI docs at /docs) -> {behind}")
-    # Our access log replaces uvicorn's (it carries request IDs and durations).
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    uvicorn.Server(server_config(create_app(settings), settings)).run()

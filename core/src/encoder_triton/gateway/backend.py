@@ -3,8 +3,12 @@
 The seam between the HTTP APIs and whatever serves the models. The routes only ever call the
 client's task methods through a `Backend`; the engine decides the client's transport:
 
-    triton   AsyncEncoderClient(url): tritonclient's asyncio gRPC or HTTP client
+    triton   AsyncEncoderClient over an `UpstreamPool`: one or several Tritons (tritonclient's
+             asyncio gRPC or HTTP clients), failing over between them (see `upstreams`)
     local    AsyncEncoderClient.local(repo): the runtime steps in process, micro-batched
+
+A backend also answers the gateway's probes: ready while an upstream is up (or the local
+runtime answers), alive while its upstream prober runs.
 
 Beyond the client, a backend resolves a request's model when the API has no model field (the
 only model of the task), reads the repository's tokenizers (/tokenize and token ids; only
@@ -25,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from encoder_triton import contract
-from encoder_triton.client import AsyncEncoderClient, InvalidInputError, ModelInfo, ModelNotFoundError
+from encoder_triton.client import AsyncEncoderClient, EncoderError, InvalidInputError, ModelInfo, ModelNotFoundError
 from encoder_triton.gateway.settings import GatewaySettings
+from encoder_triton.gateway.upstreams import UpstreamPool, UpstreamStatus
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,12 @@ class ModelStats:
 class Backend:
     """The gateway's one client and what it knows about the models behind it."""
 
-    def __init__(self, client: AsyncEncoderClient, *, repo: Path | None = None) -> None:
+    def __init__(
+        self, client: AsyncEncoderClient, *, repo: Path | None = None, pool: UpstreamPool | None = None
+    ) -> None:
         self.client = client
         self.repo = repo
+        self.pool = pool  # the client's transport, when the engine is Triton
         self.started = time.monotonic()
         self._tokenizers: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -62,17 +70,40 @@ class Backend:
                 models=settings.models or None,
                 batch_window_s=settings.batch_window_ms / 1000,
             )
-        else:
-            client = AsyncEncoderClient(
-                settings.triton_url,
-                protocol=settings.protocol,
-                timeout=settings.timeout_s,
-                max_concurrency=settings.max_concurrency,
-            )
-        return cls(client, repo=settings.repo)
+            return cls(client, repo=settings.repo)
+        pool = UpstreamPool.triton(
+            settings.upstreams,
+            protocol=settings.protocol,
+            timeout_s=settings.timeout_s,
+            probe_interval_s=settings.probe_interval_s,
+            probe_timeout_s=settings.probe_timeout_s,
+        )
+        client = AsyncEncoderClient(transport=pool, max_concurrency=settings.max_concurrency)
+        return cls(client, repo=settings.repo, pool=pool)
+
+    async def start(self) -> None:
+        """Probe the upstreams once, then keep probing them in the background."""
+        if self.pool is not None:
+            await self.pool.start()
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.client.close()  # closes the pool, its prober and its connections
+
+    async def ready(self) -> bool:
+        """True while an upstream is up (engine local: while the runtime answers)."""
+        if self.pool is not None:
+            return await self.pool.is_ready()
+        try:
+            return await self.client.health()
+        except EncoderError:
+            return False
+
+    def alive(self) -> bool:
+        """False once the upstream prober has stopped: the process cannot heal any more."""
+        return self.pool is None or self.pool.probing()
+
+    def upstreams(self) -> list[UpstreamStatus]:
+        return self.pool.snapshot() if self.pool is not None else []
 
     async def models_of(self, task: str | None) -> list[ModelInfo]:
         """The public models serving `task` (every one for None)."""

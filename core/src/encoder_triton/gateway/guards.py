@@ -31,12 +31,19 @@ async def authorize(request: Request) -> None:
 
 
 def check_size(settings: GatewaySettings, texts: Sequence[str]) -> None:
-    """413 for more inputs or characters than the gateway accepts per request."""
+    """413 for more inputs or characters (per request, per text) than the gateway accepts."""
     if len(texts) > settings.max_inputs:
         raise PayloadTooLarge(f"{len(texts)} inputs, over the limit of {settings.max_inputs} per request")
-    chars = sum(len(t) for t in texts)
+    lengths = [len(t) for t in texts]
+    chars = sum(lengths)
     if chars > settings.max_request_chars:
         raise PayloadTooLarge(f"{chars:,} characters, over the limit of {settings.max_request_chars:,}")
+    longest = max(lengths, default=0)
+    if longest > settings.max_text_chars:
+        index = lengths.index(longest)
+        raise PayloadTooLarge(
+            f"text {index} has {longest:,} characters, over the limit of {settings.max_text_chars:,} per text"
+        )
 
 
 def admitted(request: Request, route: str, texts: Sequence[str]) -> Backend:

@@ -1,16 +1,19 @@
 """The gateway's settings: from flags, `ENCODER_TRITON_*` environment variables and a `.env` file.
 
 Precedence, highest first: a flag given on the command line (passed as a keyword), an
-environment variable, a line of `.env` in the working directory, the default here. Each field
-`name` reads `ENCODER_TRITON_<NAME>`; lists take commas (`ENCODER_TRITON_API_KEYS=a,b`).
+environment variable, a line of `.env` in the working directory, the default (`defaults`). Each
+field `name` reads `ENCODER_TRITON_<NAME>`; lists take commas or a JSON array
+(`ENCODER_TRITON_API_KEYS=a,b`). `triton_url` names one Triton or several, and the gateway fails
+over between them (`ENCODER_TRITON_TRITON_URL=triton-a:8001,triton-b:8001`).
 
 Example:
-    >>> GatewaySettings(triton_url="127.0.0.1:8001", _env_file=None).protocol
-    'grpc'
+    >>> GatewaySettings(triton_url="a:8001, b:8001", _env_file=None).upstreams
+    ('a:8001', 'b:8001')
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,8 +31,10 @@ Engine = Literal["triton", "local"]
 
 
 def split_commas(value: Any) -> Any:
-    """`a,b` (an environment variable) as a list; lists and tuples pass through."""
+    """`a,b` or `["a", "b"]` (an environment variable) as a list; lists and tuples pass through."""
     if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return [str(part).strip() for part in json.loads(value) if str(part).strip()]
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
@@ -48,7 +53,10 @@ class GatewaySettings(EnvSettings):
     engine: Engine = Field(
         default=defaults.ENGINE, description="triton: a running Triton; local: the repository in process"
     )
-    triton_url: str = defaults.TRITON_URL  # Triton host:port (engine triton)
+    triton_url: str = Field(
+        default=defaults.TRITON_URL,
+        description="Triton host:port (engine triton); several, comma-separated, fail over between them",
+    )
     protocol: Literal["grpc", "http"] = defaults.PROTOCOL
     repo: Path | None = Field(default=None, description="The model repository (engine local; tokenizers for /tokenize)")
     models: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -57,10 +65,38 @@ class GatewaySettings(EnvSettings):
     host: str = defaults.HOST
     port: int = defaults.PORT
     api_keys: Annotated[frozenset[str], NoDecode] = frozenset()
-    max_inputs: int = 2048  # OpenAI's own limit per /v1/embeddings request
-    max_request_chars: int = 8_000_000
-    timeout_s: float = 60.0
-    max_concurrency: int = 4
+    # What one request may carry (413 beyond).
+    max_inputs: int = Field(default=defaults.MAX_INPUTS, ge=1, description="Texts per request")
+    max_request_chars: int = Field(default=defaults.MAX_REQUEST_CHARS, ge=1, description="Characters per request")
+    max_text_chars: int = Field(default=defaults.MAX_TEXT_CHARS, ge=1, description="Characters per text")
+    max_body_bytes: int = Field(
+        default=defaults.MAX_BODY_BYTES, ge=1, description="Request body bytes, refused before parsing"
+    )
+    # Time and concurrency.
+    timeout_s: float = Field(default=defaults.TIMEOUT_S, gt=0, description="Seconds per call to Triton (504 after)")
+    max_concurrency: int = Field(
+        default=defaults.MAX_CONCURRENCY, ge=1, description="Calls to Triton in flight per gateway request"
+    )
+    max_in_flight: int = Field(
+        default=defaults.MAX_IN_FLIGHT, ge=0, description="Model requests worked on at once (429 beyond; 0: no limit)"
+    )
+    max_connections: int = Field(
+        default=defaults.MAX_CONNECTIONS, ge=0, description="Open connections (503 beyond; 0: no limit)"
+    )
+    keep_alive_s: float = Field(default=defaults.KEEP_ALIVE_S, gt=0, description="Idle keep-alive seconds")
+    header_timeout_s: float = Field(
+        default=defaults.HEADER_TIMEOUT_S, gt=0, description="Seconds to send a request's head (then closed)"
+    )
+    body_timeout_s: float = Field(
+        default=defaults.BODY_TIMEOUT_S, gt=0, description="Seconds to send a request's body (408 after)"
+    )
+    # Upstreams (engine triton).
+    probe_interval_s: float = Field(
+        default=defaults.PROBE_INTERVAL_S, gt=0, description="Seconds between health probes of each upstream"
+    )
+    probe_timeout_s: float = Field(
+        default=defaults.PROBE_TIMEOUT_S, gt=0, description="Seconds a health probe may take"
+    )
     access_log: bool = True  # One line per request, Apache combined + request id + duration
     batch_window_ms: float = Field(
         default=defaults.BATCH_WINDOW_MS, ge=0, description="Engine local: how long a request waits to share a batch"
@@ -70,6 +106,22 @@ class GatewaySettings(EnvSettings):
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
         return split_commas(value)
+
+    @field_validator("triton_url", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        """One address, several (a list, commas or a JSON array), kept as `a,b`."""
+        addresses = split_commas(value)
+        if isinstance(addresses, (list, tuple)):
+            if not addresses:
+                raise ValueError("name at least one Triton host:port")
+            return ",".join(addresses)
+        return addresses
+
+    @property
+    def upstreams(self) -> tuple[str, ...]:
+        """The Triton addresses (`host:port`) the gateway fails over between, in order."""
+        return tuple(split_commas(self.triton_url))
 
 
 def explicit(ctx: Any, names: dict[str, str]) -> dict[str, Any]:

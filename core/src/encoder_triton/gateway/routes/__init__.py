@@ -6,6 +6,7 @@
     tei                POST /tokenize (text-embeddings-inference)
     classifier_server  POST /predict, GET /models, GET /health (the classifier servers we replace)
     native             POST /classify, GET /metrics
+    probes             GET /livez, GET /readyz (the gateway's own liveness and readiness)
 
 Each module has a `router` (FastAPI `APIRouter`) and the `error_shape` its API's clients parse.
 """
