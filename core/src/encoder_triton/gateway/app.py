@@ -25,11 +25,11 @@ from encoder_triton.gateway.backend import Backend
 from encoder_triton.gateway.errors import ErrorShape, headers_for, message_error, status_for
 from encoder_triton.gateway.metrics import GatewayMetrics
 from encoder_triton.gateway.request_log import GATEWAY_LOGGER, RequestLogMiddleware
-from encoder_triton.gateway.routes import classifier_server, cohere, llamacpp, native, openai, tei
+from encoder_triton.gateway.routes import classifier_server, cohere, hybrid, llamacpp, native, openai, tei
 from encoder_triton.gateway.settings import GatewaySettings
 
 #: The API families, each with its routes and its error shape.
-FAMILIES = (openai, cohere, llamacpp, tei, classifier_server, native)
+FAMILIES = (openai, cohere, llamacpp, tei, classifier_server, native, hybrid)
 
 _log = logging.getLogger(GATEWAY_LOGGER)
 
