@@ -126,7 +126,6 @@ class TextTokenizer:
         self.with_token_type_ids = with_token_type_ids
         #: The model's policy for texts over `max_length` (`truncate=False`: its older spelling, error).
         self.long_inputs = long_inputs or (LongInputs.TRUNCATE if truncate else LongInputs.ERROR)
-        self.truncate = self.long_inputs is not LongInputs.ERROR
         self.chunk_overlap = chunk_overlap
         self._restore_truncation()
         # Native backends take no ragged inputs: padding up to a bucket lets the dynamic
