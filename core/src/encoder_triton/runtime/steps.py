@@ -155,12 +155,14 @@ class TokenizerStep:
         )
 
     def outputs_of(self, batch: TokenBatch) -> dict[str, np.ndarray]:
-        ones = np.ones(len(batch), dtype=np.int64)
+        rows = len(batch)
+        truncated = batch.truncated if batch.truncated is not None else np.zeros(rows, dtype=np.int64)
+        chunks = batch.chunks if batch.chunks is not None else np.ones(rows, dtype=np.int64)
         arrays = {
             **batch.arrays(),
             contract.TOKEN_COUNT: batch.lengths.astype(np.int64).reshape(-1, 1),
-            contract.TRUNCATED: (batch.truncated if batch.truncated is not None else 0 * ones).reshape(-1, 1),
-            contract.CHUNKS: (batch.chunks if batch.chunks is not None else ones).reshape(-1, 1),
+            contract.TRUNCATED: truncated.reshape(-1, 1),
+            contract.CHUNKS: chunks.reshape(-1, 1),
         }
         return {name: arrays[name] for name in self.outputs}
 
