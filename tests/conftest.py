@@ -79,13 +79,14 @@ def ops_server(
     tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, start_triton: Callable[..., object]
 ) -> object:
     """all-MiniLM-L6-v2 with the cache on, a tiny queue bound and strict per-text limits."""
+    from encoder_triton.contract import LongInputs
     from encoder_triton.export.pipeline import export_model
     from encoder_triton.export.repository import ServingOptions
 
     repo = tmp_path_factory.mktemp("ops_repo")
     options = ServingOptions(response_cache=True, max_queue_size=2, max_chars=2000)
     export_model(str(minilm_dir), repo=repo, name="minilm", options=options)
-    strict = ServingOptions(truncate=False, warmup=False)
+    strict = ServingOptions(long_inputs=LongInputs.ERROR, warmup=False)
     export_model(str(minilm_dir), repo=repo, name="strict", options=strict)
     server = start_triton(repo)
     server.load_stats = inference_counts(server)  # type: ignore[attr-defined]  # before any test's traffic

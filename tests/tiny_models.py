@@ -502,3 +502,19 @@ def _spread_logits(model: Any, tokenizer: Any, texts: list[str], target_std: flo
             output_layer.bias = torch.nn.Parameter(new_bias)
         else:
             output_layer.bias.copy_(new_bias)
+
+
+def build_tiny_bge_m3(folder: Path, *, seed: int = 0) -> Path:
+    """A bge-m3-style folder, as BAAI/bge-m3 ships: a tiny XLM-R sentence-transformers embedder
+    (CLS pooling, Normalize) with `sparse_linear.pt` (Linear(hidden, 1)) and `colbert_linear.pt`
+    (Linear(hidden, hidden)) beside its weights, random like the rest."""
+    import torch
+
+    build_tiny_model("xlm-roberta", "embed", folder, variant="st_cls", seed=seed)
+    torch.manual_seed(seed + 1)
+    sparse = torch.nn.Linear(HIDDEN, 1)
+    with torch.no_grad():  # weights of order 1, like the real head's: a 1e-4 bound then means something
+        sparse.weight.mul_(8.0)
+    torch.save(sparse.state_dict(), folder / "sparse_linear.pt")
+    torch.save(torch.nn.Linear(HIDDEN, HIDDEN).state_dict(), folder / "colbert_linear.pt")
+    return folder

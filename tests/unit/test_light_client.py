@@ -22,7 +22,7 @@ def test_public_names_are_sorted_and_exported() -> None:
     assert all(hasattr(client, name) for name in client.__all__)
     assert set(client.__all__) == {
         *("EncoderClient", "AsyncEncoderClient", "MockTransport", "AsyncMockTransport", "RetryPolicy"),
-        *("Embeddings", "Classification", "RerankResult", "ModelInfo"),
+        *("Embeddings", "Classification", "RerankResult", "ModelInfo", "SparseEmbedding"),
         *("EncoderError", "InvalidInputError", "ModelNotFoundError", "TransportError", "ConnectError"),
         *("RequestTimeoutError", "OverloadedError", "ServerError"),
     }, "a public name was added or removed: update this list and the README on purpose"

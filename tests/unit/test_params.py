@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from encoder_triton import contract
-from encoder_triton.contract import Activation, Batching, Precision, Runner, Task
+from encoder_triton.contract import Activation, Batching, LongInputs, Precision, Runner, Task
 from encoder_triton.contract.model_config import parse_file
 from encoder_triton.contract.params import (
     DEFAULT_BATCHING,
+    DEFAULT_LONG_INPUTS,
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_CHARS,
     DEFAULT_TRUNCATION,
@@ -34,6 +35,8 @@ FULL = [
         truncation=False,
         max_chars=500,
         length_buckets=(16, 64, 128),
+        long_inputs=LongInputs.CHUNK,
+        chunk_overlap=16,
     ),
     EncoderParams(
         max_length=128,
@@ -47,6 +50,9 @@ FULL = [
         cuda_attention_kernels="auto",
         intra_op_threads=0,
         intra_op_spinning=True,
+        normalized=True,
+        activation=Activation.SOFTMAX,
+        special_token_ids=(0, 1, 2, 3),
     ),
     EnsembleParams(
         task=Task.CLASSIFY,
@@ -59,6 +65,7 @@ FULL = [
         max_chars=500,
         source_model="org/model",
         precision=Precision.INT8,
+        long_inputs=LongInputs.TRUNCATE_LEFT,
     ),
 ]
 
@@ -88,7 +95,8 @@ def test_defaults_are_the_documented_ones_and_serving_options_share_them() -> No
     assert TokenizerParams(max_length=8).truncation is DEFAULT_TRUNCATION is True
     options = ServingOptions()
     assert (options.max_batch_tokens, options.batching) == (DEFAULT_MAX_BATCH_TOKENS, DEFAULT_BATCHING)
-    assert (options.max_chars, options.truncate) == (DEFAULT_MAX_CHARS, DEFAULT_TRUNCATION)
+    assert (options.max_chars, options.long_inputs) == (DEFAULT_MAX_CHARS, DEFAULT_LONG_INPUTS)
+    assert TokenizerParams(max_length=8).long_input_policy is DEFAULT_LONG_INPUTS is LongInputs.TRUNCATE
 
 
 def test_the_serving_options_the_encoder_reads_are_its_params_fields_with_the_same_defaults() -> None:

@@ -60,11 +60,13 @@ def test_encoder_inputs_are_ragged_so_different_lengths_batch_together() -> None
 def test_ensemble_wires_every_tokenizer_output_into_the_encoder_and_token_counts_out() -> None:
     ensemble = parse(render(repository_configs("minilm", SPEC, ServingOptions())[0]))
     tokenizer_step, encoder_step = ensemble.ensemble_scheduling.step
-    token_tensors = set(tokenizer_step.output_map.values()) - {contract.TOKEN_COUNT}
+    token_tensors = set(tokenizer_step.output_map.values()) - {contract.TOKEN_COUNT, contract.TRUNCATED}
     assert token_tensors == set(encoder_step.input_map.values())
-    # Usage: the tokenizer's per-row token counts leave the ensemble untouched by the encoder.
-    assert contract.TOKEN_COUNT in tokenizer_step.output_map.values()
-    assert [o.name for o in ensemble.output] == [contract.EMBEDDING, contract.TOKEN_COUNT]
+    assert contract.CHUNKS in token_tensors  # long texts' windows reach the encoder step
+    # Usage: the tokenizer's per-row token counts and truncations leave the ensemble untouched
+    # by the encoder.
+    assert {contract.TOKEN_COUNT, contract.TRUNCATED} <= set(tokenizer_step.output_map.values())
+    assert [o.name for o in ensemble.output] == [contract.EMBEDDING, contract.TOKEN_COUNT, contract.TRUNCATED]
     assert ensemble.parameters[contract.Param.TASK].string_value == "embed"
     assert ensemble.parameters[contract.Param.DIMENSION].string_value == "384"
 

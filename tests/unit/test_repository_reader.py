@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from encoder_triton import contract
-from encoder_triton.contract import Batching, Precision
+from encoder_triton.contract import Batching, LongInputs, Precision
 from encoder_triton.contract.params import EncoderParams, EnsembleParams, TokenizerParams
 from encoder_triton.export.precision.execution import Backend, EncoderExecution
 from encoder_triton.export.repository import EncoderSpec, ServingOptions, WarmupSample, read_model, write_repository
@@ -46,7 +46,8 @@ def _export(tmp_path: Path, spec: EncoderSpec, options: ServingOptions) -> Path:
             warmup=False,
             rate_limiter_resources=(("cpu", 2),),
             max_chars=None,
-            truncate=False,
+            long_inputs=LongInputs.ERROR,
+            chunk_overlap=16,
         ),
     ],
     ids=["defaults", "every-knob"],
@@ -69,7 +70,8 @@ def test_typed_parameters_of_each_model(tmp_path: Path) -> None:
         precision=Precision.INT8,
     )
     assert model.tokenizer_params == TokenizerParams(max_length=256, max_chars=2000)
-    assert model.encoder_params == EncoderParams(max_length=256, precision=Precision.INT8)
+    # The encoder pools a long text's windows back into a unit vector, as the model does.
+    assert model.encoder_params == EncoderParams(max_length=256, precision=Precision.INT8, normalized=True)
     assert model.version_dir(model.encoder) == model.repo / "m_encoder" / "1"
 
 

@@ -67,8 +67,13 @@ def test_classifier_ensemble_carries_labels_and_activation_for_clients() -> None
     params = {k: v.string_value for k, v in ensemble.parameters.items()}
     assert json.loads(params[contract.Param.LABELS]) == ["negative", "neutral", "positive"]
     assert params[contract.Param.ACTIVATION] == "softmax"
-    assert [o.name for o in ensemble.output] == [contract.LOGITS, contract.PROBABILITIES, contract.TOKEN_COUNT]
-    assert [list(o.dims) for o in ensemble.output] == [[3], [3], [1]]
+    assert [o.name for o in ensemble.output] == [
+        contract.LOGITS,
+        contract.PROBABILITIES,
+        contract.TOKEN_COUNT,
+        contract.TRUNCATED,
+    ]
+    assert [list(o.dims) for o in ensemble.output] == [[3], [3], [1], [1]]
 
 
 def test_reranker_takes_query_and_text_in_every_step() -> None:

@@ -23,7 +23,7 @@ from encoder_triton.client._exceptions import (
 )
 from encoder_triton.client._retry import RetryPolicy
 from encoder_triton.client._transports.mock import AsyncMockTransport, MockTransport
-from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult
+from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult, SparseEmbedding
 
 __all__ = [
     "AsyncEncoderClient",
@@ -42,5 +42,6 @@ __all__ = [
     "RerankResult",
     "RetryPolicy",
     "ServerError",
+    "SparseEmbedding",
     "TransportError",
 ]

@@ -2,8 +2,8 @@
 
 A task method makes a `TaskCall` (see `_tasks.py`), reads the model's `ModelInfo` (I/O), and
 `_BaseClient.plan` turns the two into a `Plan`: the requests, split by the model's own
-`max_batch_size`, the outputs to ask for (TOKEN_COUNT too when the model reports usage), and
-how to assemble the result. Each client executes a plan its own way (threads or tasks) and
+`max_batch_size`, the outputs to ask for (TOKEN_COUNT and TRUNCATED too when the model
+reports usage), and how to assemble the result. Each client executes a plan its own way (threads or tasks) and
 hands the outputs back to `Plan.assemble`.
 
 Example:
@@ -40,15 +40,23 @@ class Plan(Generic[R]):
     requests: list[dict[str, np.ndarray]]
     outputs: list[str]
     assemble_outputs: Callable[[Outputs], R]
-    parameters: dict[str, int] = dataclasses.field(default_factory=dict)  # Triton request parameters
+    parameters: dict[str, int | str] = dataclasses.field(default_factory=dict)  # Triton request parameters
 
     def assemble(self, outputs: Outputs) -> R:
-        """The typed result, with usage summed over every request when the model reports it."""
+        """The typed result, with usage (tokens seen, texts truncated) summed over every request
+        when the model reports it."""
         result = self.assemble_outputs(outputs)
-        counts = [o[contract.TOKEN_COUNT] for o in outputs if contract.TOKEN_COUNT in o]
-        if not counts:
-            return result
-        return dataclasses.replace(result, prompt_tokens=int(sum(int(c.sum()) for c in counts)))
+        tokens, truncated = (self._total(outputs, name) for name in (contract.TOKEN_COUNT, contract.TRUNCATED))
+        if tokens is not None:
+            result = dataclasses.replace(result, prompt_tokens=tokens)
+        if truncated is not None:
+            result = dataclasses.replace(result, truncated=truncated)
+        return result
+
+    @staticmethod
+    def _total(outputs: Outputs, name: str) -> int | None:
+        counts = [o[name] for o in outputs if name in o]
+        return int(sum(int(c.sum()) for c in counts)) if counts else None
 
     def locate(self, error: EncoderError, index: int) -> EncoderError:
         """`error` of request `index`, prefixed with the slice of the caller's input it is about."""
@@ -80,9 +88,11 @@ class _BaseClient:
         size = info.max_batch_size or 1
         chunks = [slice(start, min(start + size, call.rows)) for start in range(0, call.rows, size)]
         target = call.target(model)
-        # TOKEN_COUNT comes from the tokenizer step: only a call through the ensemble gets it.
-        counted = info.reports_tokens and target == model
-        outputs = [*call.outputs, contract.TOKEN_COUNT] if counted else list(call.outputs)
+        outputs = list(call.outputs)
+        # Usage comes from the tokenizer step: only a call through the ensemble gets it.
+        if target == model:
+            outputs += [contract.TOKEN_COUNT] if info.reports_tokens else []
+            outputs += [contract.TRUNCATED] if info.reports_truncation else []
         return Plan(
             model=target,
             chunks=chunks,

@@ -36,6 +36,7 @@ from encoder_triton.client._tasks import ClassifyCall, EmbedCall, R, RerankCall,
 from encoder_triton.client._transports.base import AsyncTransport, Transport
 from encoder_triton.client._transports.triton import AsyncTritonTransport, ProtocolName, TritonTransport
 from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult
+from encoder_triton.contract import EmbeddingOutput, LongInputs
 
 T = TypeVar("T")
 
@@ -123,10 +124,18 @@ class EncoderClient(_BaseClient):
         model: str,
         dimensions: int | None = None,
         max_length: int | None = None,
+        long_inputs: LongInputs | str | None = None,
+        outputs: Sequence[EmbeddingOutput | str] = (EmbeddingOutput.DENSE,),
     ) -> Embeddings:
         """Embeddings of `texts`, in order; `dimensions` truncates (Matryoshka) and renormalises,
-        `max_length` truncates each text at that many tokens (at most the model's limit)."""
-        return self._send(model, EmbedCall(texts, dimensions=dimensions, max_length=max_length))
+        `max_length` truncates each text at that many tokens (at most the model's limit).
+
+        `long_inputs` is this call's policy for texts over the limit (truncate, truncate_left,
+        error, chunk; default: the model's). `outputs` asks a bge-m3-style model for "sparse"
+        and "colbert" besides (or instead of) "dense", all from one forward pass.
+        """
+        call = EmbedCall(texts, dimensions=dimensions, max_length=max_length, long_inputs=long_inputs, outputs=outputs)
+        return self._send(model, call)
 
     def embed_tokens(self, ids: Sequence[Sequence[int]], *, model: str, dimensions: int | None = None) -> Embeddings:
         """Embeddings of token id sequences from the model's own tokenizer, special tokens
@@ -135,11 +144,18 @@ class EncoderClient(_BaseClient):
         return self._send(model, self.tokens_call(ids, dimensions, encoder))
 
     def classify(
-        self, texts: str | Sequence[str], *, model: str, top_k: int | None = None, max_length: int | None = None
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str,
+        top_k: int | None = None,
+        max_length: int | None = None,
+        long_inputs: LongInputs | str | None = None,
     ) -> Classification:
         """Labels and probabilities of `texts`, in order, with the `top_k` best labels of each (1);
-        `max_length` truncates each text at that many tokens (at most the model's limit)."""
-        return self._send(model, ClassifyCall(texts, top_k=top_k, max_length=max_length))
+        `max_length` truncates each text at that many tokens (at most the model's limit),
+        `long_inputs` is this call's policy for texts over the limit (see `embed`)."""
+        return self._send(model, ClassifyCall(texts, top_k=top_k, max_length=max_length, long_inputs=long_inputs))
 
     def rerank(
         self,
@@ -151,11 +167,14 @@ class EncoderClient(_BaseClient):
         return_documents: bool = False,
         max_length: int | None = None,
         max_document_tokens: int | None = None,
+        long_inputs: LongInputs | str | None = None,
     ) -> RerankResult:
         """`documents` ranked by relevance to `query`, best first; the `top_k` best (default all).
 
         `max_length` caps each (query, document) pair in tokens, `max_document_tokens` cuts
-        each document after that many tokens first (Cohere's `max_tokens_per_doc`).
+        each document after that many tokens first (Cohere's `max_tokens_per_doc`);
+        `long_inputs` is this call's policy for pairs over the limit (chunk: each document
+        scores as its best window, the query whole in every window).
         """
         call = RerankCall(
             query,
@@ -164,6 +183,7 @@ class EncoderClient(_BaseClient):
             return_documents=return_documents,
             max_length=max_length,
             max_document_tokens=max_document_tokens,
+            long_inputs=long_inputs,
         )
         return self._send(model, call)
 
@@ -291,8 +311,11 @@ class AsyncEncoderClient(_BaseClient):
         model: str,
         dimensions: int | None = None,
         max_length: int | None = None,
+        long_inputs: LongInputs | str | None = None,
+        outputs: Sequence[EmbeddingOutput | str] = (EmbeddingOutput.DENSE,),
     ) -> Embeddings:
-        return await self._send(model, EmbedCall(texts, dimensions=dimensions, max_length=max_length))
+        call = EmbedCall(texts, dimensions=dimensions, max_length=max_length, long_inputs=long_inputs, outputs=outputs)
+        return await self._send(model, call)
 
     async def embed_tokens(
         self, ids: Sequence[Sequence[int]], *, model: str, dimensions: int | None = None
@@ -301,9 +324,16 @@ class AsyncEncoderClient(_BaseClient):
         return await self._send(model, self.tokens_call(ids, dimensions, encoder))
 
     async def classify(
-        self, texts: str | Sequence[str], *, model: str, top_k: int | None = None, max_length: int | None = None
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str,
+        top_k: int | None = None,
+        max_length: int | None = None,
+        long_inputs: LongInputs | str | None = None,
     ) -> Classification:
-        return await self._send(model, ClassifyCall(texts, top_k=top_k, max_length=max_length))
+        call = ClassifyCall(texts, top_k=top_k, max_length=max_length, long_inputs=long_inputs)
+        return await self._send(model, call)
 
     async def rerank(
         self,
@@ -315,6 +345,7 @@ class AsyncEncoderClient(_BaseClient):
         return_documents: bool = False,
         max_length: int | None = None,
         max_document_tokens: int | None = None,
+        long_inputs: LongInputs | str | None = None,
     ) -> RerankResult:
         call = RerankCall(
             query,
@@ -323,6 +354,7 @@ class AsyncEncoderClient(_BaseClient):
             return_documents=return_documents,
             max_length=max_length,
             max_document_tokens=max_document_tokens,
+            long_inputs=long_inputs,
         )
         return await self._send(model, call)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from encoder_triton import contract
 from encoder_triton.client._exceptions import InvalidInputError
-from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult
+from encoder_triton.client._types import Classification, Embeddings, ModelInfo, RerankResult, SparseEmbedding
 
 R = TypeVar("R", Embeddings, Classification, RerankResult)
 Outputs = list[dict[str, np.ndarray]]
@@ -74,13 +74,43 @@ def check_limit(value: int | None, name: str) -> int | None:
     return int(value)
 
 
-def limit_parameters(*, max_length: int | None, max_text_tokens: int | None = None) -> dict[str, int]:
-    """The request parameters (`contract.RequestParam`) that ask the tokenizer step to truncate."""
-    values = {
+def check_long_inputs(value: contract.LongInputs | str | None) -> str | None:
+    """A per-request long-input policy: None or a `contract.LongInputs` value."""
+    if value is None:
+        return None
+    try:
+        return contract.LongInputs(value).value
+    except ValueError:
+        choices = ", ".join(p.value for p in contract.LongInputs)
+        raise InvalidInputError(f"long_inputs must be one of {choices} or None, got {value!r}") from None
+
+
+def limit_parameters(
+    *,
+    max_length: int | None,
+    max_text_tokens: int | None = None,
+    long_inputs: contract.LongInputs | str | None = None,
+) -> dict[str, int | str]:
+    """The request parameters (`contract.RequestParam`) that tell the tokenizer step what to do
+    with long texts: truncate at `max_length`, cut documents at `max_text_tokens`, a policy."""
+    values: dict[str, int | str | None] = {
         contract.RequestParam.MAX_LENGTH: check_limit(max_length, "max_length"),
         contract.RequestParam.MAX_TEXT_TOKENS: check_limit(max_text_tokens, "max_document_tokens"),
+        contract.RequestParam.LONG_INPUTS: check_long_inputs(long_inputs),
     }
     return {key: value for key, value in values.items() if value is not None}
+
+
+def check_embedding_outputs(outputs: Sequence[contract.EmbeddingOutput | str]) -> tuple[contract.EmbeddingOutput, ...]:
+    """The forms an embed call asks for, in `contract.EmbeddingOutput` order, at least one."""
+    if isinstance(outputs, str | bytes) or not isinstance(outputs, Sequence) or not outputs:
+        raise InvalidInputError('outputs must be a non-empty sequence such as ("dense", "sparse", "colbert")')
+    try:
+        asked = {contract.EmbeddingOutput(o) for o in outputs}
+    except ValueError:
+        choices = ", ".join(k.value for k in contract.EmbeddingOutput)
+        raise InvalidInputError(f"outputs must be among {choices}, got {list(outputs)!r}") from None
+    return tuple(k for k in contract.EmbeddingOutput if k in asked)
 
 
 class TaskCall(Generic[R]):
@@ -93,7 +123,7 @@ class TaskCall(Generic[R]):
     task: contract.Task
     outputs: tuple[str, ...]
     rows: int
-    parameters: dict[str, int] = {}
+    parameters: dict[str, int | str] = {}
 
     def target(self, model: str) -> str:
         """The model the requests go to: the ensemble itself unless the call skips a step."""
@@ -112,18 +142,63 @@ class TaskCall(Generic[R]):
 
 class EmbedCall(TaskCall[Embeddings]):
     task = contract.Task.EMBED
-    outputs = (contract.EMBEDDING,)
+    outputs: tuple[str, ...] = (contract.EMBEDDING,)
 
-    def __init__(self, texts: str | Sequence[str], *, dimensions: int | None, max_length: int | None = None) -> None:
+    def __init__(
+        self,
+        texts: str | Sequence[str],
+        *,
+        dimensions: int | None,
+        max_length: int | None = None,
+        long_inputs: contract.LongInputs | str | None = None,
+        outputs: Sequence[contract.EmbeddingOutput | str] = (contract.EmbeddingOutput.DENSE,),
+    ) -> None:
         self.texts = encode_texts(texts)
         self.rows = len(self.texts)
         self.dimensions = dimensions
-        self.parameters = limit_parameters(max_length=max_length)
+        self.parameters = limit_parameters(max_length=max_length, long_inputs=long_inputs)
+        self.kinds = check_embedding_outputs(outputs)
+        self.outputs = tuple(t for kind in self.kinds for t in contract.EMBEDDING_OUTPUT_TENSORS[kind])
+        if dimensions is not None and contract.EmbeddingOutput.DENSE not in self.kinds:
+            raise InvalidInputError('dimensions applies to dense vectors: ask for outputs=("dense", ...)')
+
+    def check(self, info: ModelInfo) -> None:
+        missing = [k.value for k in self.kinds if k.value not in info.embedding_outputs]
+        if missing and info.outputs:
+            raise InvalidInputError(
+                f"model {info.name!r} answers {', '.join(info.embedding_outputs)}, not {', '.join(missing)}: "
+                "sparse and colbert outputs come from a bge-m3-style export (sparse_linear.pt and "
+                "colbert_linear.pt beside the weights)"
+            )
 
     def inputs(self, chunk: slice) -> dict[str, np.ndarray]:
         return {contract.TEXT: self.texts[chunk]}
 
     def assemble(self, info: ModelInfo, outputs: Outputs) -> Embeddings:
+        sparse = colbert = None
+        if contract.EmbeddingOutput.SPARSE in self.kinds:
+            sparse = tuple(
+                SparseEmbedding(ids=ids[ids >= 0], weights=weights[ids >= 0])
+                for o in outputs
+                for ids, weights in zip(o[contract.SPARSE_IDS], o[contract.SPARSE_WEIGHTS], strict=True)
+            )
+        if contract.EmbeddingOutput.COLBERT in self.kinds:
+            colbert = tuple(
+                np.ascontiguousarray(vectors[: int(count)], dtype=np.float32)
+                for o in outputs
+                for vectors, count in zip(
+                    o[contract.COLBERT_VECTORS], o[contract.COLBERT_COUNT].reshape(-1), strict=True
+                )
+            )
+        if contract.EmbeddingOutput.DENSE not in self.kinds:
+            return Embeddings(
+                vectors=np.zeros((self.rows, 0), dtype=np.float32), model=info.name, sparse=sparse, colbert=colbert
+            )
+        dense = self.dense(info, outputs)
+        return Embeddings(vectors=dense.vectors, model=info.name, sparse=sparse, colbert=colbert)
+
+    def dense(self, info: ModelInfo, outputs: Outputs) -> Embeddings:
+        """The dense vectors, cut to `dimensions` (and renormalised) when asked."""
         parts = [o[contract.EMBEDDING] for o in outputs]
         vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if self.dimensions is not None:
@@ -159,6 +234,8 @@ class EmbedTokensCall(EmbedCall):
         self.with_types = token_type_ids
         self.max_length: int | None = None
         self.parameters = {}
+        self.kinds = (contract.EmbeddingOutput.DENSE,)
+        self.outputs = (contract.EMBEDDING,)
 
     def target(self, model: str) -> str:
         return contract.component_names(model)[1]
@@ -180,7 +257,7 @@ class EmbedTokensCall(EmbedCall):
         return arrays
 
     def assemble(self, info: ModelInfo, outputs: Outputs) -> Embeddings:
-        result = super().assemble(info, outputs)
+        result = self.dense(info, outputs)
         lengths = sum(min(len(row), self.max_length or len(row)) for row in self.ids)
         return Embeddings(vectors=result.vectors, model=result.model, prompt_tokens=lengths)
 
@@ -189,11 +266,18 @@ class ClassifyCall(TaskCall[Classification]):
     task = contract.Task.CLASSIFY
     outputs = (contract.LOGITS, contract.PROBABILITIES)
 
-    def __init__(self, texts: str | Sequence[str], *, top_k: int | None, max_length: int | None = None) -> None:
+    def __init__(
+        self,
+        texts: str | Sequence[str],
+        *,
+        top_k: int | None,
+        max_length: int | None = None,
+        long_inputs: contract.LongInputs | str | None = None,
+    ) -> None:
         self.texts = encode_texts(texts)
         self.rows = len(self.texts)
         self.top_k = 1 if top_k is None else top_k
-        self.parameters = limit_parameters(max_length=max_length)
+        self.parameters = limit_parameters(max_length=max_length, long_inputs=long_inputs)
 
     def check(self, info: ModelInfo) -> None:
         check_top_k(self.top_k, len(info.labels or ()) or 1)
@@ -232,12 +316,15 @@ class RerankCall(TaskCall[RerankResult]):
         return_documents: bool,
         max_length: int | None = None,
         max_document_tokens: int | None = None,
+        long_inputs: contract.LongInputs | str | None = None,
     ) -> None:
         self.queries, self.texts = encode_pairs(query, documents)
         self.rows = len(self.texts)
         self.top_k = top_k
         self.documents = tuple(documents) if return_documents else None
-        self.parameters = limit_parameters(max_length=max_length, max_text_tokens=max_document_tokens)
+        self.parameters = limit_parameters(
+            max_length=max_length, max_text_tokens=max_document_tokens, long_inputs=long_inputs
+        )
 
     def check(self, info: ModelInfo) -> None:
         check_top_k(self.top_k, self.rows)

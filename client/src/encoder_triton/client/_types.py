@@ -10,6 +10,8 @@ Example:
     ...                    top_scores=np.array([[0.8]]), model="sentiment")
     >>> c.labels
     ['pos']
+    >>> SparseEmbedding(ids=np.array([7, 42]), weights=np.array([0.5, 0.25])).as_dict()
+    {7: 0.5, 42: 0.25}
 """
 
 from __future__ import annotations
@@ -40,8 +42,23 @@ class ModelInfo:
     labels: tuple[str, ...] | None = None
     activation: str | None = None  # classify: "softmax" or "sigmoid" (see contract.Activation)
     reports_tokens: bool = False  # the ensemble returns TOKEN_COUNT (usage)
+    #: What the model does with a text over max_length (a `contract.LongInputs` value); requests
+    #: may ask for another.
+    long_inputs: str = contract.LongInputs.TRUNCATE.value
+    reports_truncation: bool = False  # the ensemble returns TRUNCATED (usage)
     # The model's input tensors, in config order: how to call it, not what it is (not compared).
     inputs: tuple[str, ...] = field(default=(), compare=False)
+    outputs: tuple[str, ...] = field(default=(), compare=False)  # its output tensors
+
+    @property
+    def embedding_outputs(self) -> tuple[str, ...]:
+        """What an embed call may ask of this model: "dense", and for a bge-m3-style model
+        "sparse" and "colbert" too (`contract.EmbeddingOutput`)."""
+        return tuple(
+            kind.value
+            for kind, tensors in contract.EMBEDDING_OUTPUT_TENSORS.items()
+            if all(t in self.outputs for t in tensors)
+        )
 
     @property
     def multi_label(self) -> bool:
@@ -65,7 +82,10 @@ class ModelInfo:
             labels=params.labels,
             activation=params.activation.value if params.activation else None,
             reports_tokens=any(o.name == contract.TOKEN_COUNT for o in model.outputs),
+            long_inputs=params.long_input_policy.value,
+            reports_truncation=any(o.name == contract.TRUNCATED for o in model.outputs),
             inputs=tuple(i.name for i in model.inputs),
+            outputs=tuple(o.name for o in model.outputs),
         )
 
 
@@ -78,12 +98,36 @@ def _as_array(values: np.ndarray, dtype: npt.DTypeLike | None, copy: bool | None
 
 
 @dataclass(frozen=True)
+class SparseEmbedding:
+    """A text's lexical weights (bge-m3's sparse output): each token id of the text once, with
+    its weight, in id order."""
+
+    ids: np.ndarray  # int64 [k]
+    weights: np.ndarray  # float32 [k]
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def as_dict(self) -> dict[int, float]:
+        """{token id: weight}, the form BGE-M3's `lexical_weights` take."""
+        return {int(i): float(w) for i, w in zip(self.ids, self.weights, strict=True)}
+
+
+@dataclass(frozen=True)
 class Embeddings:
-    """One vector per input text, in input order (float32 [n, dimension])."""
+    """One vector per input text, in input order (float32 [n, dimension]).
+
+    A bge-m3-style model also answers, when asked (`outputs=("dense", "sparse", "colbert")`),
+    `sparse` (one `SparseEmbedding` per text) and `colbert` (one float32 [tokens, dim] array
+    per text, unit rows); `vectors` is [n, 0] when "dense" was not asked for.
+    """
 
     vectors: np.ndarray
     model: str
     prompt_tokens: int | None = None  # tokens the model saw, when the server reports them
+    truncated: int | None = None  # texts the model did not see in full, when the server reports it
+    sparse: tuple[SparseEmbedding, ...] | None = None
+    colbert: tuple[np.ndarray, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -114,6 +158,7 @@ class Classification:
     model: str
     multi_label: bool = False
     prompt_tokens: int | None = None  # tokens the model saw, when the server reports them
+    truncated: int | None = None  # texts the model did not see in full, when the server reports it
 
     @property
     def labels(self) -> list[str]:
@@ -143,6 +188,7 @@ class RerankResult:
     model: str
     documents: tuple[str, ...] | None = None
     prompt_tokens: int | None = None  # tokens the model saw (query + document pairs)
+    truncated: int | None = None  # documents the model did not see in full, when reported
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])

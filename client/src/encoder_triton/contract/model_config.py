@@ -48,11 +48,14 @@ class Tensor:
     dtype: str
     dims: tuple[int, ...]
     allow_ragged_batch: bool = False
+    optional: bool = False  # an input a request may leave out
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "data_type": _data_type(self.dtype), "dims": list(self.dims)}
         if self.allow_ragged_batch:
             out["allow_ragged_batch"] = True
+        if self.optional:
+            out["optional"] = True
         return out
 
     @classmethod
@@ -62,6 +65,7 @@ class Tensor:
             dtype=_dtype(str(d.get("data_type", "TYPE_INVALID"))),
             dims=tuple(int(x) for x in d.get("dims", ())),
             allow_ragged_batch=bool(d.get("allow_ragged_batch", False)),
+            optional=bool(d.get("optional", False)),
         )
 
 

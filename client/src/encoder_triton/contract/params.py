@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Generic, TypeVar
 
-from encoder_triton.contract import Activation, Batching, Param, Precision, Runner, Task
+from encoder_triton.contract import Activation, Batching, LongInputs, Param, Precision, Runner, Task
 
 #: Padded-token budget of one encoder sub-batch: 64 rows at 128 tokens (see runtime/batching.py).
 DEFAULT_MAX_BATCH_TOKENS = 8192
@@ -42,8 +42,10 @@ DEFAULT_BATCHING = Batching.TOKEN_BUDGET
 #: The per-text character limit an export writes unless told otherwise (a config without one
 #: has no limit).
 DEFAULT_MAX_CHARS = 1_000_000
-#: Texts over max_length tokens are truncated (False: rejected).
+#: Texts over max_length tokens are truncated (False: rejected). The older spelling of
+#: `long_inputs` (truncate vs error), still written for readers that know only it.
 DEFAULT_TRUNCATION = True
+DEFAULT_LONG_INPUTS = LongInputs.TRUNCATE
 DEFAULT_TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_ENCODER_FILE = "model.onnx"
 #: ONNX Runtime providers a GPU instance may ask for (`execution_providers`), by short name.
@@ -95,6 +97,17 @@ def parse_gpu_providers(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_token_ids(text: str) -> tuple[int, ...]:
+    """Token ids from "0,2,3": sorted, non-negative, no duplicates (may be empty)."""
+    try:
+        values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError as exc:
+        raise ValueError(f"token ids must be comma-separated integers, got {text!r}") from exc
+    if values and values[0] < 0:
+        raise ValueError(f"token ids must be >= 0, got {text!r}")
+    return tuple(values)
+
+
 def _labels(text: str) -> tuple[str, ...]:
     labels = json.loads(text)
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
@@ -107,6 +120,7 @@ TEXT = Codec("text", str)
 BOOL = Codec('"true" or "false"', _bool, lambda value: "true" if value else "false")
 INTS = Codec("comma-separated positive integers", parse_length_buckets, lambda v: ",".join(str(i) for i in v))
 PROVIDERS = Codec("comma-separated names among " + ", ".join(GPU_PROVIDERS), parse_gpu_providers, ",".join)
+TOKEN_IDS = Codec("comma-separated token ids", parse_token_ids, lambda v: ",".join(str(i) for i in v))
 LABELS = Codec("a JSON list of strings", _labels, lambda v: json.dumps(list(v), ensure_ascii=False))
 
 
@@ -206,6 +220,15 @@ class TokenizerParams(ComponentParams):
     max_chars: int | None = param(Param.MAX_CHARS, INT, None, minimum=1)
     #: Native backends: pad each batch up to one of these lengths; (): per batch, to its longest.
     length_buckets: tuple[int, ...] = param(Param.LENGTH_BUCKETS, INTS, (), omit_default=True)
+    #: None: `truncation` decides (truncate, or error), as in exports made before the key.
+    long_inputs: LongInputs | None = param(Param.LONG_INPUTS, _enum(LongInputs), None)
+    #: Tokens neighbouring windows share under `chunk`; None: an eighth of the window.
+    chunk_overlap: int | None = param(Param.CHUNK_OVERLAP, INT, None, minimum=0)
+
+    @property
+    def long_input_policy(self) -> LongInputs:
+        """The exported policy for texts over `max_length`."""
+        return long_input_policy(self.long_inputs, self.truncation)
 
 
 @dataclass(frozen=True)
@@ -228,6 +251,12 @@ class EncoderParams(ComponentParams):
     intra_op_threads: int | None = param(Param.INTRA_OP_THREADS, INT, None, minimum=0)
     #: Let ORT's threads busy-wait (off: the instance shares its cores with other processes).
     intra_op_spinning: bool = param(Param.INTRA_OP_SPINNING, BOOL, False, omit_default=True)
+    #: How a long text's windows pool back (runtime/long_inputs.py): embeddings are renormalised
+    #: when the model normalises, a classifier's mean logits go through its activation.
+    normalized: bool = param(Param.NORMALIZED, BOOL, False, omit_default=True)
+    activation: Activation | None = param(Param.ACTIVATION, _enum(Activation), None)
+    #: bge-m3-style models: token ids the sparse output leaves out (CLS, EOS, PAD, UNK).
+    special_token_ids: tuple[int, ...] = param(Param.SPECIAL_TOKEN_IDS, TOKEN_IDS, (), omit_default=True)
 
 
 @dataclass(frozen=True)
@@ -246,3 +275,16 @@ class EnsembleParams(ComponentParams):
     max_chars: int | None = param(Param.MAX_CHARS, INT, None, minimum=1)
     source_model: str | None = param(Param.SOURCE_MODEL, TEXT, None)
     precision: Precision = param(Param.PRECISION, _enum(Precision), Precision.FP32, omit_default=True)
+    long_inputs: LongInputs | None = param(Param.LONG_INPUTS, _enum(LongInputs), None)
+
+    @property
+    def long_input_policy(self) -> LongInputs:
+        """The model's policy for texts over `max_length` (requests may ask for another)."""
+        return long_input_policy(self.long_inputs, self.truncation)
+
+
+def long_input_policy(long_inputs: LongInputs | None, truncation: bool) -> LongInputs:
+    """A config's policy: `long_inputs` when written, else what `truncation` alone meant."""
+    if long_inputs is not None:
+        return long_inputs
+    return LongInputs.TRUNCATE if truncation else LongInputs.ERROR

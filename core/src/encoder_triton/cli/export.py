@@ -18,7 +18,7 @@ import typer
 
 from encoder_triton.cli._console import step_progress, user_errors
 from encoder_triton.cli._options import DEFAULT_REPO
-from encoder_triton.contract import Batching, Precision, Task
+from encoder_triton.contract import Batching, LongInputs, Precision, Task
 from encoder_triton.export.precision.build import BuildOptions
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize
 from encoder_triton.export.precision.int8 import Int8Options
@@ -61,14 +61,29 @@ def export(
     ] = None,
     max_length: Annotated[
         int | None,
-        typer.Option(help="Token limit per text; longer texts are truncated.", rich_help_panel=MODEL),
+        typer.Option(help="Token limit per text (per window, with --long-inputs chunk).", rich_help_panel=MODEL),
     ] = None,
-    truncate: Annotated[
+    long_inputs: Annotated[
+        LongInputs,
+        typer.Option(
+            help="Texts over --max-length: keep the start (truncate) or the end (truncate_left), refuse them "
+            "(error), or embed overlapping windows and pool them (chunk). Requests may ask for another.",
+            rich_help_panel=MODEL,
+        ),
+    ] = _SERVING.long_inputs,
+    chunk_overlap: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens neighbouring windows share under chunk (default: an eighth of --max-length).",
+            rich_help_panel=MODEL,
+        ),
+    ] = _SERVING.chunk_overlap,
+    no_truncate: Annotated[
         bool,
         typer.Option(
-            help="Truncate texts over --max-length tokens (--no-truncate: reject them).", rich_help_panel=MODEL
+            "--no-truncate", help="Older spelling of --long-inputs error.", hidden=True, rich_help_panel=MODEL
         ),
-    ] = _SERVING.truncate,
+    ] = False,
     # -- Batching and placement -------------------------------------------------------------
     max_batch_size: Annotated[
         int, typer.Option(help="Most texts per request and per dynamic batch.", rich_help_panel=BATCHING)
@@ -260,7 +275,8 @@ def export(
             warmup=warmup,
             rate_limiter_resources=tuple(_resource(r) for r in rate_limit_resource or ()),
             max_chars=max_chars,
-            truncate=truncate,
+            long_inputs=_long_inputs(long_inputs, no_truncate),
+            chunk_overlap=chunk_overlap,
         )
         build = BuildOptions(
             precision=precision,
@@ -303,6 +319,14 @@ def export(
         console.print(f"  served {result.gate.summary()}")
     for folder in result.model_dirs:
         console.print(f"  {folder}")
+
+
+def _long_inputs(policy: LongInputs, no_truncate: bool) -> LongInputs:
+    if not no_truncate:
+        return policy
+    if policy not in (LongInputs.ERROR, _SERVING.long_inputs):
+        raise ValueError(f"--no-truncate means --long-inputs error, not {policy.value}: pass one of them")
+    return LongInputs.ERROR
 
 
 def _resource(spec: str) -> tuple[str, int]:

@@ -44,13 +44,14 @@ from encoder_triton.export.fidelity import (
     task_reference,
     thresholds_for,
 )
+from encoder_triton.export.graph import bge_m3
 from encoder_triton.export.graph.heads import ClassificationHead, RerankHead, classification_head
 from encoder_triton.export.graph.onnx_export import Head, export_onnx, save_tokenizer
 from encoder_triton.export.graph.pooling import Pooling, read_pooling
 from encoder_triton.export.precision.build import BuildOptions, BuiltEncoder, build_encoder, run_for_gate
 from encoder_triton.export.precision.execution import ArtifactFormat, Backend, Device, Optimize
 from encoder_triton.export.repository import EncoderSpec, ServingOptions, WarmupSample, write_repository
-from encoder_triton.export.source.architectures import architecture_for
+from encoder_triton.export.source.architectures import architecture_for, raw_output
 from encoder_triton.export.source.resolve import ModelSource, resolve_model
 from encoder_triton.export.source.tasks import detect_task, num_labels
 from encoder_triton.export.user_texts import UserTexts, label_accuracy
@@ -141,6 +142,11 @@ def export_model(
         )
     if isinstance(head, Pooling) and not head.declared:
         notes.append("no sentence-transformers pooling config: using mean pooling without normalisation")
+    # bge-m3-style: sparse and ColBERT heads beside the weights, answered by the python encoder step.
+    m3 = bge_m3.read_heads(source.path) if choice.task is Task.EMBED else None
+    if m3 is not None and build.backend is Backend.NATIVE:
+        notes.append("bge-m3's sparse and multi-vector outputs need the python backend: exported dense only")
+        m3 = None
     name = name or source.default_name
     max_length = max_length or source.max_length
 
@@ -149,6 +155,9 @@ def export_model(
         encoder_dir, tokenizer_dir = staging / "encoder", staging / "tokenizer"
         with step("onnx_export", f"Exporting ONNX ({architecture.model_type}, {choice.task.value})"):
             onnx_artifact = export_onnx(source, encoder_dir, head, architecture=architecture)
+            if m3 is not None:
+                outputs = bge_m3.fold_heads_into_file(onnx_artifact.path, hidden=raw_output(Task.EMBED), heads=m3)
+                onnx_artifact = replace(onnx_artifact, output_names=outputs)
             tokenizer_artifact = save_tokenizer(source, tokenizer_dir)
         rows = _validation_rows(build, choice.task)
         checked = f"{len(rows.texts)} pairs" if choice.task is Task.RERANK else f"{len(rows.texts)} texts"
@@ -177,8 +186,19 @@ def export_model(
                 runner=fp32_encoder.providers,
                 artefact=FP32_EXPORT,
             )
-        if not fidelity.passed:
-            raise FidelityError(f"the ONNX export of {model!r} disagrees with PyTorch:", fidelity.failures)
+            heads_failures = (
+                []
+                if m3 is None
+                else bge_m3.check_heads(
+                    candidate,
+                    tokens.lengths,
+                    bge_m3.reference_outputs(source.path, m3, REFERENCE_TEXTS, max_length=max_length),
+                )
+            )
+        if not fidelity.passed or heads_failures:
+            raise FidelityError(
+                f"the ONNX export of {model!r} disagrees with PyTorch:", [*fidelity.failures, *heads_failures]
+            )
         fp32_size = _size(encoder_dir)
 
         with step("build", f"Building the {build.describe()} encoder") as build_progress:
@@ -223,6 +243,8 @@ def export_model(
             activation=head.activation if isinstance(head, ClassificationHead) else None,
             normalized=isinstance(head, Pooling) and head.normalize,
             execution=built.execution,
+            colbert_dimension=None if m3 is None else m3.colbert_dimension,
+            special_token_ids=() if m3 is None else m3.special_token_ids,
         )
         report = {
             "source_model": model,
@@ -237,6 +259,7 @@ def export_model(
             "opset": onnx_artifact.opset,
             "num_parameters": _parameter_count(onnx_artifact.path),
             **_head_report(head),
+            **({} if m3 is None else {"bge_m3": {"colbert_dimension": m3.colbert_dimension, "checked": "fp32"}}),
             "dimension": spec.dimension,
             "max_length": max_length,
             "encoder_inputs": list(spec.encoder_inputs),

@@ -31,11 +31,11 @@ from encoder_triton.gateway.backend import Backend
 from encoder_triton.gateway.errors import ErrorShape, headers_for, message_error, status_for
 from encoder_triton.gateway.metrics import GatewayMetrics
 from encoder_triton.gateway.request_log import GATEWAY_LOGGER, RequestLogMiddleware
-from encoder_triton.gateway.routes import classifier_server, cohere, llamacpp, native, openai, probes, tei
+from encoder_triton.gateway.routes import classifier_server, cohere, hybrid, llamacpp, native, openai, probes, tei
 from encoder_triton.gateway.settings import GatewaySettings
 
 #: The API families, each with its routes and its error shape.
-FAMILIES = (openai, cohere, llamacpp, tei, classifier_server, native, probes)
+FAMILIES = (openai, cohere, llamacpp, tei, classifier_server, native, hybrid, probes)
 #: FastAPI's detail when a body cannot be read as JSON at all (not UTF-8, nested too deep).
 _UNPARSEABLE = "There was an error parsing the body"
 #: The metrics' route label of requests no route matched (paths would grow the series forever).

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_triton import contract
 from encoder_triton.contract import Batching
 from encoder_triton.contract.params import DEFAULT_MAX_BATCH_TOKENS
 from encoder_triton.runtime.batching import plan_rows
@@ -37,16 +38,26 @@ def encode_in_sub_batches(
 
     token_budget: length-sorted sub-batches under `max_batch_tokens`; pad_to_longest: the rows
     as they came, padded to the longest. Either way at most `max_rows` rows per call (the limit
-    of a TensorRT profile).
+    of a TensorRT profile). A per-token output (`contract.TOKEN_OUTPUTS`) comes back padded
+    with zeros to the width of `batch`, whatever its sub-batch's width.
     """
     if len(batch) == 0:
         raise ValueError("encode() needs at least one row")
     out: dict[str, np.ndarray] = {}
+    width = batch.input_ids.shape[1]
     for planned in plan_rows(batch.lengths, max_batch_tokens, batching):
         step = max_rows or len(planned)
         for start in range(0, len(planned), step):
             rows = planned[start : start + step]
-            for name, result in run_outputs(batch.take(rows)).items():
+            sub = batch.take(rows)
+            for name, result in run_outputs(sub).items():
+                if name in contract.TOKEN_OUTPUTS:
+                    # Axis 1 follows the sub-batch's padded length (less any tokens the head drops).
+                    dropped = sub.input_ids.shape[1] - result.shape[1]
+                    if name not in out:
+                        out[name] = np.zeros((len(batch), width - dropped, *result.shape[2:]), dtype=result.dtype)
+                    out[name][rows, : result.shape[1]] = result
+                    continue
                 if name not in out:
                     out[name] = np.empty((len(batch), *result.shape[1:]), dtype=result.dtype)
                 out[name][rows] = result

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from encoder_triton import contract
+from encoder_triton.contract import LongInputs
 from encoder_triton.contract.model_config import ModelConfig, parse_file
 from encoder_triton.contract.params import ComponentParams, EncoderParams, TokenizerParams
 from encoder_triton.errors import InvalidTextError
+from encoder_triton.runtime.chunks import check_chunks, expand, pool
 from encoder_triton.runtime.encoder import OnnxEncoder
 from encoder_triton.runtime.providers import (
     CUDA_ATTENTION_KERNELS,
@@ -34,6 +36,7 @@ from encoder_triton.runtime.providers import (
 )
 from encoder_triton.runtime.shape_buckets import length_buckets, optimization_profiles
 from encoder_triton.runtime.texts import decode_texts
+from encoder_triton.runtime.token_outputs import token_outputs
 from encoder_triton.runtime.tokenization import TextTokenizer, TokenBatch
 
 #: Looks up a request's input tensor by name (None when the request lacks it).
@@ -108,14 +111,21 @@ class TokenizerStep:
             max_length=params.max_length,
             pad_id=params.pad_id,
             with_token_type_ids=contract.TOKEN_TYPE_IDS in self.outputs,
-            truncate=params.truncation,
             length_buckets=params.length_buckets,
+            long_inputs=params.long_input_policy,
+            chunk_overlap=params.chunk_overlap,
         )
         self.max_chars = params.max_chars
 
     def encode(self, get: InputGetter, parameters: Mapping[str, object] | None = None) -> TokenBatch:
         """The request's token batch; `parameters` are its request parameters (`contract.RequestParam`)."""
         max_length, max_text_tokens = request_limits(parameters or {})
+        long_inputs = (parameters or {}).get(contract.RequestParam.LONG_INPUTS)
+        if contract.CHUNKS not in self.outputs and self.tokenizer.policy(long_inputs, max_length) is LongInputs.CHUNK:
+            raise InvalidTextError(
+                "this model's encoder runs on a native Triton backend, which cannot pool a long text's "
+                "windows: send long_inputs=truncate, truncate_left or error"
+            )
 
         def rows(name: str) -> np.ndarray:
             array = get(name)
@@ -125,7 +135,9 @@ class TokenizerStep:
 
         if not self.pairs:
             return self.tokenizer.encode(
-                decode_texts(rows(contract.TEXT), max_chars=self.max_chars), max_length=max_length
+                decode_texts(rows(contract.TEXT), max_chars=self.max_chars),
+                max_length=max_length,
+                long_inputs=long_inputs,
             )
         texts = rows(contract.TEXT)
         queries = rows(contract.QUERY)
@@ -139,10 +151,19 @@ class TokenizerStep:
             decode_texts(texts, max_chars=self.max_chars, kind="document"),
             max_length=max_length,
             max_text_tokens=max_text_tokens,
+            long_inputs=long_inputs,
         )
 
     def outputs_of(self, batch: TokenBatch) -> dict[str, np.ndarray]:
-        arrays = {**batch.arrays(), contract.TOKEN_COUNT: batch.lengths.astype(np.int64).reshape(-1, 1)}
+        rows = len(batch)
+        truncated = batch.truncated if batch.truncated is not None else np.zeros(rows, dtype=np.int64)
+        chunks = batch.chunks if batch.chunks is not None else np.ones(rows, dtype=np.int64)
+        arrays = {
+            **batch.arrays(),
+            contract.TOKEN_COUNT: batch.lengths.astype(np.int64).reshape(-1, 1),
+            contract.TRUNCATED: truncated.reshape(-1, 1),
+            contract.CHUNKS: chunks.reshape(-1, 1),
+        }
         return {name: arrays[name] for name in self.outputs}
 
 
@@ -161,23 +182,46 @@ def request_limits(parameters: Mapping[str, object]) -> tuple[int | None, int | 
 
 
 class EncoderStep:
-    """Step 2: token batches of many requests -> each request's rows of every output."""
+    """Step 2: token batches of many requests -> each request's rows of every output.
+
+    The windows of long texts (CHUNKS) run as rows of their own and pool back per text (see
+    `chunks`); a bge-m3-style graph's per-token outputs become its sparse and multi-vector
+    outputs (see `token_outputs`).
+    """
 
     def __init__(self, model: ModelArgs) -> None:
         self.encoder = load_encoder(model)
         self.output_names = model.output_names
-        self.pad_id = model.params(EncoderParams).pad_id
+        self.params = model.params(EncoderParams)
+        self.pad_id = self.params.pad_id
 
     def run(self, batches: list[TokenBatch]) -> list[dict[str, np.ndarray]]:
         """One forward over all requests' rows (padded per sub-batch), split back per request."""
-        merged = TokenBatch.concat(batches, pad_id=self.pad_id)
-        outputs = self.encoder.encode_outputs(merged)
+        expanded = [expand(batch) for batch in batches]
+        outputs = self.encoder.encode_outputs(TokenBatch.concat([rows for rows, _ in expanded], pad_id=self.pad_id))
         results = []
         start = 0
-        for batch in batches:
-            rows = slice(start, start + len(batch))
-            start += len(batch)
-            results.append({name: np.ascontiguousarray(outputs[name][rows]) for name in self.output_names})
+        for batch, (rows, owners) in zip(batches, expanded, strict=True):
+            part = {name: values[start : start + len(rows)] for name, values in outputs.items()}
+            start += len(rows)
+            answers = pool(
+                part,
+                owners,
+                rows.lengths,
+                len(batch),
+                normalized=self.params.normalized,
+                activation=self.params.activation,
+            )
+            if contract.TOKEN_WEIGHTS in answers:
+                answers |= token_outputs(
+                    rows,
+                    answers[contract.TOKEN_WEIGHTS],
+                    answers[contract.TOKEN_VECTORS],
+                    owners,
+                    len(batch),
+                    special_ids=self.params.special_token_ids,
+                )
+            results.append({name: np.ascontiguousarray(answers[name]) for name in self.output_names})
         return results
 
     @staticmethod
@@ -185,7 +229,15 @@ class EncoderStep:
         ids, mask = get(contract.INPUT_IDS), get(contract.ATTENTION_MASK)
         if ids is None or mask is None:
             raise InvalidTextError("the encoder needs input_ids and attention_mask")
-        return TokenBatch(input_ids=ids, attention_mask=mask, token_type_ids=get(contract.TOKEN_TYPE_IDS))
+        chunks = get(contract.CHUNKS)
+        batch = TokenBatch(
+            input_ids=ids,
+            attention_mask=mask,
+            token_type_ids=get(contract.TOKEN_TYPE_IDS),
+            chunks=None if chunks is None else np.asarray(chunks, dtype=np.int64).reshape(-1),
+        )
+        check_chunks(batch)
+        return batch
 
 
 def load_encoder(model: ModelArgs) -> Any:

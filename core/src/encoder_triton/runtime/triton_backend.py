@@ -75,9 +75,21 @@ class EncoderModel:
         self.step = EncoderStep(ModelArgs.from_triton(args))
 
     def execute(self, requests: list[Any]) -> list[Any]:
+        responses: list[Any] = [None] * len(requests)
+        batches, positions = [], []
+        for index, request in enumerate(requests):
+            try:
+                batches.append(EncoderStep.tokens(_getter(request)))
+                positions.append(index)
+            except InvalidTextError as exc:  # this request's own bad input
+                responses[index] = _error(str(exc))
+        if not batches:
+            return responses
         try:
-            results = self.step.run([EncoderStep.tokens(_getter(r)) for r in requests])
+            results = self.step.run(batches)
         except Exception as exc:  # noqa: BLE001 - one failing forward must still answer everyone
-            message = f"encoder failed on a batch of {len(requests)} requests: {exc}"
-            return [_error(message, "INTERNAL") for _ in requests]
-        return [_response(arrays) for arrays in results]
+            message = f"encoder failed on a batch of {len(batches)} requests: {exc}"
+            return [r if r is not None else _error(message, "INTERNAL") for r in responses]
+        for index, arrays in zip(positions, results, strict=True):
+            responses[index] = _response(arrays)
+        return responses

@@ -48,11 +48,14 @@ def ensemble_config(
     activation: contract.Activation | str | None = None,
     token_count: bool = False,
     parameters: Mapping[str, str] | None = None,
+    truncated: bool = False,
+    extra_outputs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """An ensemble's config as Triton's config API returns it, with the parameters the exporter writes.
 
-    `token_count` declares the TOKEN_COUNT output (usage); `parameters` adds any other
-    `contract.Param` key, as the string the config holds.
+    `token_count` and `truncated` declare the TOKEN_COUNT and TRUNCATED outputs (usage),
+    `extra_outputs` any other (a bge-m3-style model's SPARSE_IDS, ...); `parameters` adds any
+    other `contract.Param` key, as the string the config holds.
     """
     task = contract.Task(task)
     written = EnsembleParams(
@@ -63,7 +66,12 @@ def ensemble_config(
         activation=None if activation is None else contract.Activation(activation),
     )
     values = {**written.to_parameters(), **(parameters or {})}
-    outputs = [*contract.TASK_OUTPUTS[task], *([contract.TOKEN_COUNT] if token_count else [])]
+    outputs = [
+        *contract.TASK_OUTPUTS[task],
+        *extra_outputs,
+        *([contract.TOKEN_COUNT] if token_count else []),
+        *([contract.TRUNCATED] if truncated else []),
+    ]
     return {
         "name": name,
         "platform": "ensemble",

@@ -21,9 +21,9 @@ from encoder_triton import contract
 from encoder_triton.contract.model_config import DEFAULT_MAX_QUEUE_DELAY_US, DynamicBatching
 from encoder_triton.contract.params import (
     DEFAULT_BATCHING,
+    DEFAULT_LONG_INPUTS,
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_CHARS,
-    DEFAULT_TRUNCATION,
 )
 
 #: ServingOptions fields that the encoder step reads as the `EncoderParams` fields of the same
@@ -38,9 +38,10 @@ class ServingOptions:
     """Batching, placement, load-shedding and limit knobs rendered into config.pbtxt.
 
     `max_queue_size` bounds each step's queue: past it Triton answers 503 / UNAVAILABLE at once
-    (retryable) instead of letting latency grow. `max_chars` and `truncate` are the per-text
-    limits users can reason about (`max_chars=None`: no character limit); `max_batch_size` is
-    the most texts per request.
+    (retryable) instead of letting latency grow. `max_chars` and `long_inputs` are the per-text
+    limits users can reason about (`max_chars=None`: no character limit; `long_inputs`: what a
+    text over the token limit gets, with `chunk_overlap` tokens shared by the windows of
+    `chunk`, None: an eighth of a window); `max_batch_size` is the most texts per request.
     """
 
     max_batch_size: int = 64
@@ -56,13 +57,17 @@ class ServingOptions:
     warmup: bool = True
     rate_limiter_resources: tuple[tuple[str, int], ...] = ()
     max_chars: int | None = DEFAULT_MAX_CHARS
-    truncate: bool = DEFAULT_TRUNCATION
+    long_inputs: contract.LongInputs = DEFAULT_LONG_INPUTS
+    chunk_overlap: int | None = None
 
     def __post_init__(self) -> None:
         for field_name in ("max_batch_size", "instances", "tokenizer_instances", "max_batch_tokens", "max_chars"):
             value = getattr(self, field_name)
             if value is not None and value < 1:
                 raise ValueError(f"{field_name} must be >= 1, got {value}")
+        if self.chunk_overlap is not None and self.chunk_overlap < 0:
+            raise ValueError(f"chunk_overlap must be >= 0, got {self.chunk_overlap}")
+        object.__setattr__(self, "long_inputs", contract.LongInputs(self.long_inputs))  # accept "chunk"
         if self.max_queue_delay_us < 0:
             raise ValueError(f"max_queue_delay_us must be >= 0, got {self.max_queue_delay_us}")
         if self.max_queue_size is not None and self.max_queue_size < 1:

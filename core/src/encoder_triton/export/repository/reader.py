@@ -80,7 +80,8 @@ class ExportedModel:
             warmup=bool(self.tokenizer.warmups or self.encoder.warmups),
             rate_limiter_resources=groups[0].rate_limiter_resources if groups else (),
             max_chars=tokenizer.max_chars,
-            truncate=tokenizer.truncation,
+            long_inputs=tokenizer.long_input_policy,
+            chunk_overlap=tokenizer.chunk_overlap,
             **({} if encoder is None else {name: getattr(encoder, name) for name in ENCODER_KNOBS}),
         )
 

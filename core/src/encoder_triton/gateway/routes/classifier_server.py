@@ -1,6 +1,6 @@
 """The API of the classifier servers we replace: `POST /predict`, `GET /models`, `GET /health`.
 
-    POST /predict  {"texts": "..." | [...], "model_name"?: str, "max_length"?: int}
+    POST /predict  {"texts": "..." | [...], "model_name"?: str, "max_length"?: int, "long_inputs"?: str}
                    -> {"request_id", "results": {"prediction", "label", "probabilities", "text"}
                        (a list of them for a list), "processing_time", "model_used"}
     GET /models    {"models": {name: {"num_parameters", "device", "dtype", "labels", ...}}}
@@ -9,7 +9,9 @@
 
 `prediction` is the index of the most probable label and `probabilities` hold every label, in
 label order: what `/classify` computes. `max_length` truncates each text at that many tokens
-(at most the exported limit; Triton forwards it to the tokenizer step). Without `model_name`
+(at most the exported limit; Triton forwards it to the tokenizer step), `long_inputs` picks
+what a longer text gets (truncate, truncate_left, error, chunk; `X-Truncated-Inputs` counts
+the texts cut). Without `model_name`
 the only classifier answers. `/health` figures come from Triton's statistics API (or the local
 engine's own counts): requests answered, encoder executions (batches), texts per execution,
 seconds per request, texts per second since the gateway started; `models` lists the
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +40,13 @@ from encoder_triton.gateway import errors
 from encoder_triton.gateway.backend import Backend
 from encoder_triton.gateway.guards import admitted, authorize
 from encoder_triton.gateway.request_log import current_request_id
-from encoder_triton.gateway.routes._common import DetailError, error_responses
+from encoder_triton.gateway.routes._common import (
+    DetailError,
+    LongInputsChoice,
+    error_responses,
+    long_inputs_field,
+    report_truncation,
+)
 
 router = APIRouter(tags=["Classifier server"])
 error_shape = errors.detail_error
@@ -53,6 +61,7 @@ class PredictRequest(BaseModel):
     texts: str | list[str]
     model_name: str | None = None
     max_length: int | None = Field(default=None, ge=1, description="Truncate at this many tokens (<= the model's).")
+    long_inputs: LongInputsChoice = long_inputs_field()
 
     def text_list(self) -> list[str]:
         return [self.texts] if isinstance(self.texts, str) else list(self.texts)
@@ -108,14 +117,15 @@ class HealthResponse(BaseModel):
     responses=error_responses(DetailError),
     summary="Classify texts (the classifier servers' /predict)",
 )
-async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+async def predict(body: PredictRequest, request: Request, response: Response) -> PredictResponse:
     started = time.perf_counter()
     texts = body.text_list()
     if not texts:
         raise InvalidInputError("texts is empty: send at least one text")
     backend = admitted(request, "/predict", texts)
     model = await backend.model_for(body.model_name, contract.Task.CLASSIFY.value)
-    result = await backend.client.classify(texts, model=model, max_length=body.max_length)
+    result = await backend.client.classify(texts, model=model, max_length=body.max_length, long_inputs=body.long_inputs)
+    report_truncation(result, response)
     best = np.argmax(result.probabilities, axis=1)
     predictions = [
         Prediction(

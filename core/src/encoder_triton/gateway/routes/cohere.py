@@ -1,8 +1,10 @@
 """Cohere's and Jina's rerank APIs: `POST /rerank`, `/v1/rerank` (v1 and Jina), `POST /v2/rerank`.
 
-Cohere v2 takes `max_tokens_per_doc` (each document is cut after that many tokens before it is
-paired with the query) and answers with an `id` (the request ID) and `meta`. Errors answer
-`{"message": ...}`, as Cohere's do.
+Both take `max_tokens_per_doc` (Cohere v2's name: each document is cut after that many tokens
+before it is paired with the query) and `long_inputs` (what a pair over the model's limit
+gets; chunk scores a document as its best window). v2 answers with an `id` (the request ID)
+and `meta`. The `X-Truncated-Inputs` header counts the documents the model did not see in
+full. Errors answer `{"message": ...}`, as Cohere's do.
 
 Example:
     >>> RerankRequest(model="reranker", query="q", documents=[{"text": "a"}, "b"]).document_texts()
@@ -13,14 +15,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from encoder_triton.client import InvalidInputError, RerankResult
 from encoder_triton.gateway import errors
 from encoder_triton.gateway.guards import admitted, authorize
 from encoder_triton.gateway.request_log import current_request_id
-from encoder_triton.gateway.routes._common import MessageError, Usage, error_responses, usage
+from encoder_triton.gateway.routes._common import (
+    LongInputsChoice,
+    MessageError,
+    Usage,
+    error_responses,
+    long_inputs_field,
+    report_truncation,
+    usage,
+)
 
 router = APIRouter(tags=["Cohere / Jina"])
 error_shape = errors.message_error
@@ -38,6 +48,10 @@ class RerankRequest(BaseModel):
     documents: list[str | RerankDocument]
     top_n: int | None = Field(default=None, ge=1)
     return_documents: bool = False
+    max_tokens_per_doc: int | None = Field(
+        default=None, ge=1, description="Cut each document after this many tokens (default: the model's limit)."
+    )
+    long_inputs: LongInputsChoice = long_inputs_field()
 
     def document_texts(self) -> list[str]:
         return [d if isinstance(d, str) else d.text for d in self.documents]
@@ -65,6 +79,7 @@ class RerankV2Request(BaseModel):
     max_tokens_per_doc: int | None = Field(
         default=None, ge=1, description="Cut each document after this many tokens (default: the model's limit)."
     )
+    long_inputs: LongInputsChoice = long_inputs_field()
 
 
 class RerankV2Result(BaseModel):
@@ -101,10 +116,18 @@ async def ranked(
     return result
 
 
-async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
+async def rerank(body: RerankRequest, request: Request, response: Response) -> RerankResponse:
     documents = body.document_texts()
     result = await ranked(
-        request, "/rerank", body.model, body.query, documents, top_k=body.top_n, return_documents=body.return_documents
+        request,
+        "/rerank",
+        body.model,
+        body.query,
+        documents,
+        top_k=body.top_n,
+        return_documents=body.return_documents,
+        max_document_tokens=body.max_tokens_per_doc,
+        long_inputs=body.long_inputs,
     )
     results = [
         RerankResultItem(
@@ -114,7 +137,7 @@ async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
         )
         for index, score in zip(result.indices, result.scores, strict=True)
     ]
-    return RerankResponse(model=body.model, results=results, usage=usage(result))
+    return RerankResponse(model=body.model, results=results, usage=usage(result, response))
 
 
 for _path in ("/rerank", "/v1/rerank"):
@@ -134,7 +157,7 @@ for _path in ("/rerank", "/v1/rerank"):
     responses=error_responses(MessageError),
     summary="Rerank documents for a query (Cohere v2-compatible)",
 )
-async def rerank_v2(body: RerankV2Request, request: Request) -> RerankV2Response:
+async def rerank_v2(body: RerankV2Request, request: Request, response: Response) -> RerankV2Response:
     result = await ranked(
         request,
         "/v2/rerank",
@@ -143,7 +166,9 @@ async def rerank_v2(body: RerankV2Request, request: Request) -> RerankV2Response
         body.documents,
         top_k=body.top_n,
         max_document_tokens=body.max_tokens_per_doc,
+        long_inputs=body.long_inputs,
     )
+    report_truncation(result, response)
     return RerankV2Response(
         id=current_request_id(),
         results=[

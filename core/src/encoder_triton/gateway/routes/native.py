@@ -2,7 +2,8 @@
 
 `/classify` takes what users send today: `input` or `texts` (a text or a list), `model` or
 `model_name` (optional when one classifier is loaded), `top_k` best labels (1 by default), or
-`return_all_scores: true` for every label's probability in label order, and `max_length`.
+`return_all_scores: true` for every label's probability in label order, `max_length`, and
+`long_inputs` (what a text over the limit gets: truncate, truncate_left, error or chunk).
 Errors answer `{"message": ...}`.
 
 Example:
@@ -21,7 +22,14 @@ from encoder_triton import contract
 from encoder_triton.client import InvalidInputError
 from encoder_triton.gateway import errors
 from encoder_triton.gateway.guards import admitted, authorize
-from encoder_triton.gateway.routes._common import MessageError, Usage, error_responses, usage
+from encoder_triton.gateway.routes._common import (
+    LongInputsChoice,
+    MessageError,
+    Usage,
+    error_responses,
+    long_inputs_field,
+    usage,
+)
 
 router = APIRouter(tags=["encoder-triton"])
 error_shape = errors.message_error
@@ -35,6 +43,7 @@ class ClassifyRequest(BaseModel):
     top_k: int | None = Field(default=None, ge=1)
     return_all_scores: bool = Field(default=False, description="Every label, in label order (top_k is ignored).")
     max_length: int | None = Field(default=None, ge=1, description="Truncate at this many tokens (<= the model's).")
+    long_inputs: LongInputsChoice = long_inputs_field()
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
@@ -64,13 +73,15 @@ class ClassifyResponse(BaseModel):
     responses=error_responses(MessageError),
     summary="Classify texts (labels from the model's id2label)",
 )
-async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
+async def classify(body: ClassifyRequest, request: Request, response: Response) -> ClassifyResponse:
     texts = body.texts()
     if not texts:
         raise InvalidInputError("input is empty: send at least one text")
     backend = admitted(request, "/classify", texts)
     model = await backend.model_for(body.model, contract.Task.CLASSIFY.value)
-    result = await backend.client.classify(texts, model=model, top_k=body.top_k, max_length=body.max_length)
+    result = await backend.client.classify(
+        texts, model=model, top_k=body.top_k, max_length=body.max_length, long_inputs=body.long_inputs
+    )
     if body.return_all_scores:
         rows = [list(zip(result.label_names, result.probabilities[i], strict=True)) for i in range(len(result))]
     else:
@@ -79,7 +90,7 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
         Classification(index=i, predictions=[LabelScore(label=label, score=float(score)) for label, score in row])
         for i, row in enumerate(rows)
     ]
-    return ClassifyResponse(model=model, data=data, usage=usage(result))
+    return ClassifyResponse(model=model, data=data, usage=usage(result, response))
 
 
 @router.get("/metrics", summary="Prometheus metrics of the gateway itself")

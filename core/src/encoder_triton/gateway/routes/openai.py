@@ -20,14 +20,21 @@ import logging
 from typing import Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from encoder_triton.client import InvalidInputError
 from encoder_triton.gateway import errors
 from encoder_triton.gateway.guards import admitted, authorize
 from encoder_triton.gateway.request_log import GATEWAY_LOGGER
-from encoder_triton.gateway.routes._common import OpenAIError, Usage, error_responses, usage
+from encoder_triton.gateway.routes._common import (
+    LongInputsChoice,
+    OpenAIError,
+    Usage,
+    error_responses,
+    long_inputs_field,
+    usage,
+)
 
 router = APIRouter(tags=["OpenAI"])
 error_shape = errors.openai_error
@@ -45,6 +52,7 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1, description="Matryoshka truncation (renormalised).")
     user: str | None = Field(default=None, description="Your end user's ID; logged with the request ID.")
+    long_inputs: LongInputsChoice = long_inputs_field()
 
     def is_tokens(self) -> bool:
         return isinstance(self.input, list) and bool(self.input) and not isinstance(self.input[0], str)
@@ -106,7 +114,7 @@ def check_token_ids(vocab_size: int, ids: list[list[int]]) -> None:
     responses=error_responses(OpenAIError),
     summary="Create embeddings (OpenAI-compatible)",
 )
-async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingResponse:
+async def embeddings(body: EmbeddingRequest, request: Request, response: Response) -> EmbeddingResponse:
     if body.user:
         _log.info("embeddings for user %s", body.user)
     if body.is_tokens():
@@ -123,11 +131,13 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingRespo
         if not texts:
             raise InvalidInputError("input is empty: send at least one text")
         backend = admitted(request, "/v1/embeddings", texts)
-        result = await backend.client.embed(texts, model=body.model, dimensions=body.dimensions)
+        result = await backend.client.embed(
+            texts, model=body.model, dimensions=body.dimensions, long_inputs=body.long_inputs
+        )
     data = [
         EmbeddingData(index=i, embedding=encode_vector(v, body.encoding_format)) for i, v in enumerate(result.vectors)
     ]
-    return EmbeddingResponse(data=data, model=body.model, usage=usage(result))
+    return EmbeddingResponse(data=data, model=body.model, usage=usage(result, response))
 
 
 @router.get(
